@@ -1,0 +1,106 @@
+"""The model card `relevance.json` (contract 1 of DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CARD_FILENAME = "relevance.json"
+FORMAT_VERSION = 1
+
+
+class Task(StrEnum):
+    QC = "qc"  # query -> category path
+    QI = "qi"  # query -> item title
+
+
+class InputSpec(BaseModel):
+    """How a (query, target) pair becomes model input; read by `models.formatting`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_length: int = Field(default=128, ge=8, le=32768)
+    # `{query}` and `{query_en}` are the only placeholders; the translated form is used only when a
+    # translation is given and differs from the query.
+    query_format: str = "{query}"
+    query_format_translated: str = "{query} - {query_en}"
+    # Joint models put a task marker in front of the query so one checkpoint can serve both tasks.
+    task_prefix: dict[Task, str] = Field(default_factory=dict)
+    uses_translation: bool = False
+
+    @field_validator("query_format", "query_format_translated")
+    @classmethod
+    def _has_query(cls, value: str) -> str:
+        if "{query}" not in value:
+            raise ValueError("must contain the {query} placeholder")
+        return value
+
+
+class TaskMetrics(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    f1: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    roc_auc: float | None = None
+    by_language: dict[str, float] = Field(default_factory=dict)
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    format_version: int = FORMAT_VERSION
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    tasks: list[Task] = Field(min_length=1)
+    base_model: str
+    architecture: str
+    num_labels: int = Field(ge=1, le=2)
+    input: InputSpec = Field(default_factory=InputSpec)
+    thresholds: dict[Task, float] = Field(default_factory=dict)
+    metrics: dict[Task, TaskMetrics] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+    dtype: str = "float32"
+    weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("format_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != FORMAT_VERSION:
+            raise ValueError(
+                f"unknown format_version {value}; this build reads format_version {FORMAT_VERSION} "
+                "(re-export the checkpoint with a matching training version)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelCard:
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError("tasks must not repeat")
+        for task, threshold in self.thresholds.items():
+            if task not in self.tasks:
+                raise ValueError(f"threshold given for task {task.value!r} that the card does not serve")
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"threshold for {task.value!r} must be in [0, 1], got {threshold}")
+        if len(self.tasks) > 1:
+            missing = [t.value for t in self.tasks if not self.input.task_prefix.get(t)]
+            if missing:
+                raise ValueError(f"a joint model needs input.task_prefix for every task; missing {missing}")
+        return self
+
+    @property
+    def is_joint(self) -> bool:
+        return len(self.tasks) > 1
+
+    def threshold(self, task: Task) -> float:
+        return self.thresholds.get(task, 0.5)
+
+    @classmethod
+    def read(cls, path: Path) -> ModelCard:
+        return cls.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def write(self, path: Path) -> None:
+        Path(path).write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,41 @@
+"""Session-wide fixtures: tiny models are built once and reused by every test package."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import tiny  # noqa: E402
+
+from models import Task  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory):
+    """Factory: path of a tiny random base model ('bert' | 'qwen3' | 'gemma3'), built once per arch."""
+    built: dict[str, Path] = {}
+
+    def get(arch: str = "bert") -> Path:
+        if arch not in built:
+            built[arch] = tiny.BUILDERS[arch](tmp_path_factory.mktemp(f"base-{arch}"))
+        return built[arch]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def qc_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A carded, servable QC checkpoint (random tiny BERT, not trained)."""
+    return tiny.card_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-qc", tasks=(Task.QC,), name="tiny-qc")
+
+
+@pytest.fixture(scope="session")
+def joint_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A carded joint QC+QI checkpoint (random tiny BERT)."""
+    return tiny.card_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "tiny-joint", tasks=(Task.QC, Task.QI), name="tiny-joint"
+    )

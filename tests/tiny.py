@@ -1,0 +1,147 @@
+"""Tiny random-weight models and tokenizers trained on the spot: offline stand-ins for real bases.
+
+Each builder writes a plain Hugging Face folder (config, safetensors, tokenizer) that the training
+pipeline accepts as a base model, exactly like a downloaded one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
+
+from models import CARD_FILENAME, InputSpec, ModelCard, Task, weights_sha256
+
+# Enough multilingual text that the tiny vocabularies cover the scripts the tests use.
+CORPUS = [
+    "women's handbags luggage & bags waist packs backpacks wallets",
+    "mobile phones accessories cases covers chargers cables headphones",
+    "home & garden kitchen cookware pots pans knives storage",
+    "sports outdoors running shoes yoga mats cycling helmets",
+    "beauty health skincare face cream lipstick perfume shampoo",
+    "toys games puzzles dolls building blocks remote control cars",
+    "computer office laptop keyboard mouse monitor printer",
+    "bolso de mujer zapatillas running funda movil camiseta",
+    "sac à main femme chaussures de sport coque téléphone robe",
+    "bolsa feminina tênis corrida capinha celular vestido",
+    "ドラクエ バッグ スマホケース ランニングシューズ 財布 イヤホン",
+    "여성 가방 운동화 휴대폰 케이스 이어폰 지갑 원피스",
+    "حقيبة نسائية حذاء رياضي غطاء هاتف",
+    "damska torebka buty do biegania etui na telefon",
+    "borsa donna scarpe da corsa cover telefono",
+    "Damen Handtasche Laufschuhe Handyhülle Kopfhörer",
+    "กระเป๋าผู้หญิง รองเท้าวิ่ง เคสโทรศัพท์",
+] * 4
+
+
+def wordpiece_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
+    """A BERT-style tokenizer: [CLS] A [SEP] B [SEP] with token types."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", model_max_length=512,
+    )
+
+
+def bpe_tokenizer(vocab_size: int = 800) -> PreTrainedTokenizerFast:
+    """A decoder-style byte-level BPE tokenizer: <bos> A B <eos>, right padding with <pad>."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<pad>", "<bos>", "<eos>", "<unk>"]
+    tok.train_from_iterator(
+        CORPUS,
+        trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+    )
+    bos, eos = tok.token_to_id("<bos>"), tok.token_to_id("<eos>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A <eos>", pair="<bos> $A <eos> $B:1 <eos>:1", special_tokens=[("<bos>", bos), ("<eos>", eos)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+        model_max_length=512,
+    )
+
+
+def _save(model, tokenizer, path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def tiny_bert(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
+    import torch
+    from transformers import BertConfig
+
+    tokenizer = wordpiece_tokenizer()
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=512, num_labels=num_labels,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    return _save(AutoModelForSequenceClassification.from_config(config), tokenizer, path)
+
+
+def tiny_qwen3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
+    import torch
+    from transformers import Qwen3Config
+
+    tokenizer = bpe_tokenizer()
+    config = Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
+        num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    return _save(AutoModelForSequenceClassification.from_config(config), tokenizer, path)
+
+
+def tiny_gemma3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
+    import torch
+    from transformers import Gemma3TextConfig
+
+    tokenizer = bpe_tokenizer()
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
+        sliding_window=64, num_labels=num_labels, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    return _save(AutoModelForSequenceClassification.from_config(config), tokenizer, path)
+
+
+BUILDERS = {"bert": tiny_bert, "qwen3": tiny_qwen3, "gemma3": tiny_gemma3}
+
+
+def card_checkpoint(
+    path: Path, *, tasks: tuple[Task, ...] = (Task.QC,), name: str = "tiny", max_length: int = 64,
+    thresholds: dict[Task, float] | None = None, arch: str = "bert",
+) -> Path:
+    """A servable checkpoint straight from a random tiny model (no training): for service tests."""
+    BUILDERS[arch](path)
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    prefixes = {Task.QC: "[qc] ", Task.QI: "[qi] "} if len(tasks) > 1 else {}
+    card = ModelCard(
+        name=name, tasks=list(tasks), base_model=f"tiny-{arch}", architecture=config.architectures[0],
+        num_labels=config.num_labels, input=InputSpec(max_length=max_length, task_prefix=prefixes),
+        thresholds=thresholds or dict.fromkeys(tasks, 0.5), weights_sha256=weights_sha256(path),
+    )
+    card.write(path / CARD_FILENAME)
+    return path
