@@ -1,0 +1,1 @@
+"""Online scoring service: FastAPI app, micro-batcher, metrics and backends (torch, vllm)."""

@@ -1,0 +1,1 @@
+"""Scoring backends behind one contract (`service.backends.base.Backend`); each backend is one module."""

@@ -1,0 +1,44 @@
+"""The backend contract: everything the service needs from a model runtime, and nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from models import Checkpoint, EncodedPair, PairEncoder
+
+
+@dataclass(frozen=True, slots=True)
+class BackendLimits:
+    max_batch_pairs: int  # most pairs one `score` call accepts
+    max_batch_tokens: int  # most (padded) tokens one call accepts
+    max_model_len: int  # longest single input, special tokens included
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A loaded checkpoint that scores already-encoded pairs.
+
+    The service encodes pairs with `models.PairEncoder` (shared with training), so a backend never sees
+    raw text: both backends and the offline pipeline score identical token ids.
+    """
+
+    name: str  # "torch" | "vllm"
+    checkpoint: Checkpoint
+    encoder: PairEncoder
+
+    @property
+    def limits(self) -> BackendLimits: ...
+
+    async def score(self, batch: Sequence[EncodedPair]) -> list[float]:
+        """Probabilities of relevance, in batch order. Raises `BackendError` on engine failure."""
+        ...
+
+    async def healthy(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class BackendError(RuntimeError):
+    """The runtime failed (engine dead, out of memory); the service answers 503."""

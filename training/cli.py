@@ -1,0 +1,61 @@
+"""`python -m training <stage> ...`: one subcommand per stage, each registered by its own module.
+
+A stage module exposes `register(subparsers)`, which adds its subcommand with every option documented
+and sets `handler` to a function taking the parsed namespace and returning an exit code. Modules keep
+heavy imports (torch, transformers, peft) inside functions so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Order is the order `--help` lists them in.
+STAGE_MODULES = (
+    "training.data",
+    "training.splits",
+    "training.translate",
+    "training.finetune",
+    "training.evaluate",
+    "training.merge",
+    "training.predict",
+    "training.pipeline",
+    "training.bases",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train, evaluate, merge and publish relevance classifiers (QC / QI).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for name in STAGE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a stage not built yet
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        # Validation errors (bad data, bad config, bad checkpoint) carry messages meant for the user.
+        logging.getLogger("training").error("%s", exc)
+        return 2
