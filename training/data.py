@@ -1,13 +1,57 @@
 """Labelled relevance data: read the competition's JSONL / CSV, validate, de-duplicate.
 
-(Reader and validation are being written; the `Example` type below is the contract other stages use.)
+The official format has one row per (query, target) pair with the fields
+`id, task, language, origin_query, category_path | item_title, label` (QC rows carry `category_path`,
+QI rows `item_title`); an optional `query_en` holds a pre-computed English translation of the query.
+CSV files use the same column names (the `id` column may be absent: ids then are `<file stem>-<line>`).
+
+Every problem is reported with its reason, count and line numbers, so a bad file is fixed in one pass
+instead of one error at a time.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 from models import PairInput, Task
+
+log = logging.getLogger(__name__)
+
+TARGET_FIELD: dict[Task, str] = {Task.QC: "category_path", Task.QI: "item_title"}
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+CSV_SUFFIXES = (".csv",)
+MAX_LINES_PER_REASON = 10
+MAX_CONFLICT_EXAMPLES = 10
+
+# Why a row was rejected; the keys appear in reports and error messages.
+REASONS: dict[str, str] = {
+    "malformed_json": "line is not a JSON object",
+    "malformed_row": "CSV row has the wrong number of fields",
+    "missing_field": "a required field is absent",
+    "unknown_task": "task is not qc/qi",
+    "wrong_task": "row belongs to the other task",
+    "empty_text": "empty, NaN or whitespace-only text",
+    "bad_label": "label is not 0/1",
+    "missing_label": "label is empty",
+    "duplicate_id": "id repeats an earlier row with different content",
+}
+
+
+class DataError(ValueError):
+    """The data file cannot be used as given; the message says what to fix and where."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +67,501 @@ class Example:
 
     def pair(self) -> PairInput:
         return PairInput(task=self.task, query=self.query, target=self.target, query_en=self.query_en)
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """One (task, query, target) that carries both labels; every row is kept."""
+
+    task: Task
+    query: str
+    target: str
+    lines_by_label: dict[int, list[int]]
+
+
+@dataclass
+class DataReport:
+    path: str
+    format: str
+    rows_read: int = 0
+    rows_kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    lines: dict[str, list[int]] = field(default_factory=dict)  # reason -> first line numbers
+    messages: dict[str, list[str]] = field(default_factory=dict)  # reason -> first detailed messages
+    errors: dict[str, int] = field(default_factory=dict)  # reason -> rows with that problem
+    duplicates_dropped: int = 0
+    duplicate_lines: list[int] = field(default_factory=list)
+    conflicts: int = 0
+    conflict_examples: list[Conflict] = field(default_factory=list)
+    by_task: dict[str, int] = field(default_factory=dict)
+    by_language: dict[str, int] = field(default_factory=dict)
+    by_label: dict[str, int] = field(default_factory=dict)
+
+    def _error(self, reason: str, line: int, message: str) -> None:
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+        if len(self.lines.setdefault(reason, [])) < MAX_LINES_PER_REASON:
+            self.lines[reason].append(line)
+            self.messages.setdefault(reason, []).append(f"line {line}: {message}")
+
+    @property
+    def error_rows(self) -> int:
+        return sum(self.errors.values())
+
+    def error_summary(self) -> str:
+        parts = []
+        for reason, count in sorted(self.errors.items(), key=lambda kv: -kv[1]):
+            shown = ", ".join(map(str, self.lines.get(reason, [])))
+            more = " ..." if count > len(self.lines.get(reason, [])) else ""
+            first = self.messages.get(reason, [""])[0]
+            parts.append(
+                f"  {reason} ({REASONS.get(reason, reason)}): {count} rows, lines {shown}{more}; e.g. {first}"
+            )
+        return "\n".join(parts)
+
+    def summary(self) -> str:
+        out = [
+            f"{self.path} ({self.format}): {self.rows_read} rows read, {self.rows_kept} kept",
+        ]
+        if self.errors:
+            verb = "dropped" if self.dropped else "found"
+            out.append(f"invalid rows {verb}: {self.error_rows}")
+            out.append(self.error_summary())
+        if self.duplicates_dropped:
+            lines = ", ".join(map(str, self.duplicate_lines))
+            more = " ..." if self.duplicates_dropped > len(self.duplicate_lines) else ""
+            out.append(f"exact duplicates dropped: {self.duplicates_dropped} (lines {lines}{more})")
+        if self.conflicts:
+            out.append(f"conflicting labels (kept): {self.conflicts} query/target pairs carry both labels")
+            for c in self.conflict_examples[:5]:
+                where = "; ".join(
+                    f"label {lab} at lines {ls[:5]}" for lab, ls in sorted(c.lines_by_label.items())
+                )
+                out.append(f"  {c.task.value} {c.query!r} / {c.target!r}: {where}")
+        if self.by_task:
+            out.append("tasks: " + ", ".join(f"{k} {v}" for k, v in sorted(self.by_task.items())))
+        if self.by_language:
+            out.append(
+                "languages: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(self.by_language.items(), key=lambda kv: -kv[1]))
+            )
+        if self.by_label:
+            total = sum(self.by_label.values())
+            pos = self.by_label.get("1", 0)
+            rate = f" (positive rate {pos / total:.3f})" if total and "None" not in self.by_label else ""
+            out.append("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(self.by_label.items())) + rate)
+        return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    line: int
+    row: dict[str, Any] | None  # None: the line could not be parsed
+    problem: tuple[str, str] | None = None  # (reason, message) when row is None
+
+
+def _data_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    raise DataError(
+        f"{path}: unsupported data format {suffix or '(no suffix)'!r}; "
+        f"use JSON lines ({', '.join(JSONL_SUFFIXES)}) or CSV ({', '.join(CSV_SUFFIXES)})"
+    )
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}: not UTF-8 text (invalid byte at line {line}, offset {exc.start})") from exc
+
+
+def _iter_jsonl(text: str) -> Iterator[_Raw]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield _Raw(number, None, ("malformed_json", f"invalid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        if not isinstance(row, dict):
+            yield _Raw(number, None, ("malformed_json", f"expected a JSON object, got {type(row).__name__}"))
+            continue
+        yield _Raw(number, {str(k).strip().lower(): v for k, v in row.items()})
+
+
+def _iter_csv(text: str) -> tuple[list[str], Iterator[_Raw]]:
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    reader = csv.reader(text.splitlines(keepends=True))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        return [], iter(())
+
+    def rows() -> Iterator[_Raw]:
+        last = reader.line_num
+        for values in reader:
+            start, last = last + 1, reader.line_num  # a quoted field may span lines: report the first
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                yield _Raw(
+                    start, None, ("malformed_row", f"{len(values)} fields, the header has {len(header)}")
+                )
+                continue
+            yield _Raw(start, dict(zip(header, values, strict=True)))
+
+    return header, rows()
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _text(value: Any) -> str | None:
+    """The stripped text of a field, or None when it is empty, NaN, whitespace or not text."""
+    if _is_missing(value) or isinstance(value, bool | list | dict):
+        return None
+    if isinstance(value, int | float):
+        value = str(value)
+    text = str(value).strip()
+    return text or None
+
+
+def parse_label(value: Any) -> int | None:
+    """0 / 1 from ints, floats 0.0 / 1.0, or their string forms; None when empty; ValueError otherwise."""
+    if _is_missing(value) or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"label {value!r} is a boolean; use 0 or 1")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError(f"label {value!r} is not 0 or 1") from None
+    if isinstance(value, int | float) and value in (0, 1):
+        return int(value)
+    raise ValueError(f"label {value!r} is not 0 or 1")
+
+
+def parse_task(value: Any) -> Task:
+    text = _text(value)
+    try:
+        return Task(text.lower()) if text else Task("")
+    except ValueError:
+        raise ValueError(
+            f"unknown task {value!r}; expected one of {[t.value for t in Task]} (any case)"
+        ) from None
+
+
+def _required_columns(
+    columns: Iterable[str], *, task: Task | None, require_labels: bool, path: Path
+) -> Task | None:
+    """Fail at once when a column the file needs is absent; returns the task implied by the columns."""
+    found = list(columns)
+    have = set(found)
+    missing = [c for c in ("language", "origin_query") if c not in have]
+    if require_labels and "label" not in have:
+        missing.append("label")
+    implied = task
+    if "task" in have:
+        # Rows say their task (a joint file mixes both), so any target column will do here.
+        if not any(col in have for col in TARGET_FIELD.values()):
+            missing.append(" or ".join(TARGET_FIELD.values()))
+    else:
+        if implied is None:
+            targets = [t for t, col in TARGET_FIELD.items() if col in have]
+            if len(targets) == 1:
+                implied = targets[0]  # a file with only category_path (or item_title) is single-task
+        if implied is None:
+            missing.append("task")
+        elif TARGET_FIELD[implied] not in have:
+            missing.append(TARGET_FIELD[implied])
+    if missing:
+        raise DataError(
+            f"{path}: missing required column(s) {missing}; columns found: {found}. "
+            "Expected id?, task, language, origin_query, category_path (QC) | item_title (QI), label"
+            + ("" if require_labels else " (label optional)")
+        )
+    return implied
+
+
+_KNOWN = {"id", "task", "language", "origin_query", "category_path", "item_title", "label", "query_en"}
+
+
+def _example(
+    raw: dict[str, Any],
+    *,
+    line: int,
+    stem: str,
+    task: Task | None,
+    default_task: Task | None,
+    require_labels: bool,
+) -> Example | tuple[str, str]:
+    """The validated example of one row, or (reason, message)."""
+    if "task" in raw and not _is_missing(raw["task"]) and str(raw["task"]).strip():
+        try:
+            row_task = parse_task(raw["task"])
+        except ValueError as exc:
+            return "unknown_task", str(exc)
+        if task is not None and row_task != task:
+            return "wrong_task", f"task {row_task.value!r} but --task {task.value} was asked for"
+    elif default_task is not None:
+        row_task = default_task
+    else:
+        return "unknown_task", "task is empty"
+    target_field = TARGET_FIELD[row_task]
+    for name in ("language", "origin_query", target_field):
+        if name not in raw:
+            return "missing_field", f"field {name!r} is absent (row has {sorted(raw)})"
+    empty = [name for name in ("language", "origin_query", target_field) if _text(raw[name]) is None]
+    if empty:
+        return (
+            "empty_text",
+            f"{', '.join(empty)} empty or not text ({', '.join(repr(raw[n]) for n in empty)})",
+        )
+    if require_labels and "label" not in raw:
+        return "missing_field", f"field 'label' is absent (row has {sorted(raw)})"
+    try:
+        label = parse_label(raw.get("label"))
+    except ValueError as exc:
+        return "bad_label", str(exc)
+    if label is None and require_labels:
+        return "missing_label", f"label is empty ({raw.get('label')!r})"
+    ident = _text(raw.get("id")) or f"{stem}-{line}"
+    extra = {k: str(v) for k, v in raw.items() if k not in _KNOWN and not _is_missing(v)}
+    return Example(
+        id=ident,
+        task=row_task,
+        language=_text(raw["language"]).lower(),  # type: ignore[union-attr]
+        query=_text(raw["origin_query"]),  # type: ignore[arg-type]
+        target=_text(raw[target_field]),  # type: ignore[arg-type]
+        label=label,
+        query_en=_text(raw.get("query_en")),
+        extra=extra,
+    )
+
+
+def load_examples(
+    path: str | Path,
+    *,
+    task: Task | None = None,
+    on_error: Literal["fail", "drop"] = "fail",
+    require_labels: bool = True,
+    dedupe: bool | None = None,
+) -> tuple[list[Example], DataReport]:
+    """Read, validate and de-duplicate a data file.
+
+    `task` restricts the file to one task (rows of the other are errors, or dropped) and is the task of
+    a file without a task column. Invalid rows raise one `DataError` listing every reason with counts and
+    line numbers (`on_error="fail"`) or are dropped and counted (`"drop"`). Exact duplicates are dropped
+    (`dedupe`, default: only for labelled data, since every unlabelled row needs its prediction);
+    conflicting labels are reported and kept.
+    """
+    if on_error not in ("fail", "drop"):
+        raise ValueError(f"on_error must be 'fail' or 'drop', got {on_error!r}")
+    task = parse_task(task) if task is not None and not isinstance(task, Task) else task
+    dedupe = require_labels if dedupe is None else dedupe
+    path = Path(path)
+    fmt = _data_format(path)
+    text = _read_text(path)
+    report = DataReport(path=str(path), format=fmt)
+
+    if fmt == "csv":
+        header, raws = _iter_csv(text)
+        if not header:
+            raise DataError(f"{path}: empty file (no header row)")
+        default_task = _required_columns(header, task=task, require_labels=require_labels, path=path)
+        raws_list = list(raws)
+    else:
+        raws_list = list(_iter_jsonl(text))
+        first = next((r.row for r in raws_list if r.row is not None), None)
+        default_task = task
+        if first is not None:
+            # The first object stands for the file's columns: a wrong schema fails at once, while a
+            # later row missing a field is a per-row error.
+            default_task = _required_columns(first, task=task, require_labels=require_labels, path=path)
+    if not raws_list:
+        raise DataError(f"{path}: no data rows")
+
+    kept: list[tuple[int, Example]] = []
+    seen_rows: dict[tuple, int] = {}
+    seen_ids: dict[str, int] = {}
+    stem = path.stem
+    for raw in raws_list:
+        report.rows_read += 1
+        if raw.row is None:
+            assert raw.problem is not None
+            report._error(raw.problem[0], raw.line, raw.problem[1])
+            continue
+        result = _example(
+            raw.row,
+            line=raw.line,
+            stem=stem,
+            task=task,
+            default_task=default_task,
+            require_labels=require_labels,
+        )
+        if isinstance(result, tuple):
+            report._error(result[0], raw.line, result[1])
+            continue
+        key = (result.task, result.language, result.query, result.target, result.label)
+        if dedupe and key in seen_rows:
+            report.duplicates_dropped += 1
+            if len(report.duplicate_lines) < MAX_LINES_PER_REASON:
+                report.duplicate_lines.append(raw.line)
+            continue
+        if result.id in seen_ids:
+            report._error(
+                "duplicate_id", raw.line, f"id {result.id!r} already used at line {seen_ids[result.id]}"
+            )
+            continue
+        seen_rows[key] = raw.line
+        seen_ids[result.id] = raw.line
+        kept.append((raw.line, result))
+
+    if report.errors:
+        if on_error == "fail":
+            raise DataError(
+                f"{path}: {report.error_rows} invalid row(s) of {report.rows_read}:\n"
+                f"{report.error_summary()}\n"
+                "Fix the rows, or pass on_error='drop' (--on-error drop) to drop them and continue."
+            )
+        report.dropped = dict(report.errors)
+        log.warning("%s: dropped %d invalid rows:\n%s", path, report.error_rows, report.error_summary())
+
+    _find_conflicts(kept, report)
+    examples = [ex for _, ex in kept]
+    report.rows_kept = len(examples)
+    report.by_task = dict(Counter(ex.task.value for ex in examples))
+    report.by_language = dict(Counter(ex.language for ex in examples))
+    report.by_label = dict(Counter(str(ex.label) for ex in examples))
+    if not examples:
+        raise DataError(f"{path}: no valid rows left ({report.rows_read} read)\n{report.error_summary()}")
+    return examples, report
+
+
+def _find_conflicts(kept: Sequence[tuple[int, Example]], report: DataReport) -> None:
+    by_pair: dict[tuple[Task, str, str], dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for line, ex in kept:
+        if ex.label is not None:
+            by_pair[(ex.task, ex.query, ex.target)][ex.label].append(line)
+    for (task, query, target), labels in by_pair.items():
+        if len(labels) > 1:
+            report.conflicts += 1
+            if len(report.conflict_examples) < MAX_CONFLICT_EXAMPLES:
+                report.conflict_examples.append(
+                    Conflict(task, query, target, {k: list(v) for k, v in labels.items()})
+                )
+
+
+# --------------------------------------------------------------------------------------------------
+# Fingerprint and writing
+
+
+def _canonical(ex: Example) -> list[Any]:
+    return [ex.id, ex.task.value, ex.language, ex.query, ex.target, ex.label, ex.query_en]
+
+
+def fingerprint(examples: Iterable[Example]) -> str:
+    """sha256 of the examples' content in order (ids included; `extra` is not part of it)."""
+    digest = hashlib.sha256()
+    for ex in examples:
+        digest.update(json.dumps(_canonical(ex), ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def example_to_row(ex: Example) -> dict[str, Any]:
+    """An example in the official JSONL shape."""
+    row: dict[str, Any] = {
+        "id": ex.id,
+        "task": ex.task.value.upper(),
+        "language": ex.language,
+        "origin_query": ex.query,
+        TARGET_FIELD[ex.task]: ex.target,
+    }
+    if ex.label is not None:
+        row["label"] = ex.label
+    if ex.query_en is not None:
+        row["query_en"] = ex.query_en
+    for key, value in ex.extra.items():
+        row.setdefault(key, value)
+    return row
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a file through a temp file in the same directory and one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_examples(path: str | Path, examples: Iterable[Example]) -> None:
+    """Write examples as official-format JSONL (with `query_en` when present), atomically."""
+    lines = [json.dumps(example_to_row(ex), ensure_ascii=False) + "\n" for ex in examples]
+    atomic_write_text(path, "".join(lines))
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """DATA, --task and --on-error, shared by stages that read a data file."""
+    parser.add_argument(
+        "data", type=Path, metavar="DATA", help="data file (.jsonl or .csv, official columns)"
+    )
+    parser.add_argument(
+        "--task",
+        type=str.lower,
+        choices=[t.value for t in Task],
+        help="keep only this task (rows of the other fail)",
+    )
+    parser.add_argument(
+        "--on-error",
+        choices=["fail", "drop"],
+        default="fail",
+        help="invalid rows: fail listing them all (default) or drop them and report counts",
+    )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    task = Task(args.task) if args.task else None
+    _, report = load_examples(
+        args.data, task=task, on_error=args.on_error, require_labels=not args.unlabelled
+    )
+    print(report.summary())
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check a data file and print its report",
+        description="Read a data file, validate every row and print counts: rows kept, invalid rows by "
+        "reason with line numbers, exact duplicates, conflicting labels, languages and labels.",
+    )
+    add_data_arguments(parser)
+    parser.add_argument("--unlabelled", action="store_true", help="the file has no labels (data to predict)")
+    parser.set_defaults(handler=_validate)
