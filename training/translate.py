@@ -1,0 +1,475 @@
+"""Translation augmentation: give every query an English translation (`Example.query_en`).
+
+The method translates every query (train, dev and test) to English with an MT model and feeds the model
+`"<query> - <translation>"`; the joining is `models.formatting`'s job (`InputSpec.uses_translation`), this
+stage only fills `query_en`.
+
+- `Seq2SeqTranslator` runs any local transformers seq2seq MT checkpoint: MADLAD-400 (a `<2en> ` source
+  prefix), NLLB-200 (`src_lang` codes and a forced `eng_Latn` first token) or Marian opus-mt-mul-en
+  (nothing extra). The flavour is detected from the tokenizer's vocabulary; options override it.
+- `CachedTranslator` translates each distinct (query, language) once, ever: results go to an append-only
+  JSONL cache reused across runs, and English queries pass through untranslated.
+- `PreTranslated` uses translations already in the data (the `query_en` column).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from training.data import Example
+
+log = logging.getLogger(__name__)
+
+ENGLISH = "en"
+
+# Competition language codes -> NLLB-200 (FLORES-200) codes. "vn" is how the challenge data spells
+# Vietnamese; both spellings are accepted.
+NLLB_CODES: dict[str, str] = {
+    "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "ja": "jpn_Jpan", "ko": "kor_Hang",
+    "pt": "por_Latn", "th": "tha_Thai", "ar": "arb_Arab", "de": "deu_Latn", "it": "ita_Latn",
+    "pl": "pol_Latn", "id": "ind_Latn", "vi": "vie_Latn", "vn": "vie_Latn", "zh": "zho_Hans",
+    "ru": "rus_Cyrl", "tr": "tur_Latn", "nl": "nld_Latn", "he": "heb_Hebr", "hi": "hin_Deva",
+    "uk": "ukr_Cyrl", "ms": "zsm_Latn", "sv": "swe_Latn", "cs": "ces_Latn", "ro": "ron_Latn",
+}  # fmt: skip
+
+
+@runtime_checkable
+class Translator(Protocol):
+    def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
+        """English translations of `texts`, in order; `source_languages` (ISO codes) when known."""
+        ...
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _is_english(language: str | None) -> bool:
+    return (language or "").strip().lower() == ENGLISH
+
+
+def _check_languages(texts: Sequence[str], source_languages: Sequence[str] | None) -> None:
+    if source_languages is not None and len(source_languages) != len(texts):
+        raise ValueError(
+            f"source_languages has {len(source_languages)} entries for {len(texts)} texts; give one per text"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# A local seq2seq MT model
+# --------------------------------------------------------------------------------------------------
+
+
+class Seq2SeqTranslator:
+    """Translate to English with a local transformers seq2seq checkpoint (safetensors, no remote code).
+
+    Texts are grouped by source language (NLLB needs one `src_lang` per batch), sorted by length within
+    a group so batches carry little padding, and returned in input order.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str],
+        *,
+        source_prefix: str | None = None,
+        target_lang_token: str | None = None,
+        source_lang_codes: Mapping[str, str] | None = None,
+        batch_size: int = 16,
+        num_beams: int = 1,
+        max_new_tokens: int = 64,
+        max_input_tokens: int = 256,
+        device: str = "cpu",
+        dtype: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        if batch_size < 1 or num_beams < 1 or max_new_tokens < 1 or max_input_tokens < 1:
+            raise ValueError("batch_size, num_beams, max_new_tokens and max_input_tokens must be >= 1")
+        path = Path(model_dir)
+        if not path.is_dir():
+            raise FileNotFoundError(f"translation model directory not found: {path}")
+        if not any(path.glob("*.safetensors")):
+            raise ValueError(
+                f"{path} has no *.safetensors weights; only safetensors checkpoints are loaded "
+                "(convert .bin weights with `save_pretrained(..., safe_serialization=True)`)"
+            )
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        from models.loading import torch_dtype
+
+        self.path = path
+        self.name = path.name
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+        model = AutoModelForSeq2SeqLM.from_pretrained(
+            path,
+            local_files_only=True,
+            trust_remote_code=False,
+            use_safetensors=True,
+            **({"dtype": torch_dtype(dtype)} if dtype else {}),
+        )
+        self.model = model.to(device).eval()
+        self.device = device
+        self.batch_size = batch_size
+        self.num_beams = num_beams
+        self.max_new_tokens = max_new_tokens
+        self.max_input_tokens = max_input_tokens
+        self.progress = progress
+
+        vocab = self.tokenizer.get_vocab()
+        # Flavour detection from the vocabulary: MADLAD-400 has `<2xx>` target tokens, NLLB has
+        # FLORES-200 language tokens. An explicit option (even "") always wins.
+        if source_prefix is None:
+            source_prefix = "<2en> " if "<2en>" in vocab else ""
+        if target_lang_token is None and "eng_Latn" in vocab:
+            target_lang_token = "eng_Latn"
+        if source_lang_codes is None and target_lang_token == "eng_Latn":
+            source_lang_codes = NLLB_CODES
+        self.source_prefix = source_prefix
+        self.source_lang_codes = dict(source_lang_codes or {})
+        self.forced_bos_token_id: int | None = None
+        if target_lang_token:
+            if target_lang_token not in vocab:
+                raise ValueError(f"target language token {target_lang_token!r} is not in {path}'s vocabulary")
+            self.forced_bos_token_id = vocab[target_lang_token]
+        self._generate_kwargs: dict[str, Any] = (
+            {"forced_bos_token_id": self.forced_bos_token_id} if self.forced_bos_token_id is not None else {}
+        )
+        log.info(
+            "translator %s: prefix=%r target token=%r source codes=%s",
+            self.name,
+            self.source_prefix,
+            target_lang_token,
+            "yes" if self.source_lang_codes else "no",
+        )
+
+    def _src_code(self, language: str | None) -> str | None:
+        if not self.source_lang_codes or language is None:
+            return None
+        code = self.source_lang_codes.get(language.strip().lower())
+        if code is None:
+            raise ValueError(
+                f"no source language code for {language!r}; known: {sorted(self.source_lang_codes)} "
+                "(pass a source_lang_codes mapping that covers it)"
+            )
+        return code
+
+    def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
+        _check_languages(texts, source_languages)
+        if not texts:
+            return []
+        import torch
+        from tqdm.auto import tqdm
+
+        groups: dict[str | None, list[int]] = {}
+        for i in range(len(texts)):
+            code = self._src_code(source_languages[i] if source_languages else None)
+            groups.setdefault(code, []).append(i)
+
+        out: list[str] = [""] * len(texts)
+        bar = tqdm(total=len(texts), desc=f"translate ({self.name})", unit="q", disable=not self.progress)
+        with torch.inference_mode():
+            for code, indices in groups.items():
+                if code is not None:
+                    self.tokenizer.src_lang = code
+                sources = [self.source_prefix + _clean(texts[i]) for i in indices]
+                order = sorted(range(len(indices)), key=lambda j: len(sources[j]))
+                for start in range(0, len(order), self.batch_size):
+                    chunk = order[start : start + self.batch_size]
+                    batch = self.tokenizer(
+                        [sources[j] for j in chunk],
+                        return_tensors="pt",
+                        padding=True,
+                        truncation=True,
+                        max_length=self.max_input_tokens,
+                    ).to(self.device)
+                    batch.pop("token_type_ids", None)
+                    generated = self.model.generate(
+                        **batch,
+                        num_beams=self.num_beams,
+                        max_new_tokens=self.max_new_tokens,
+                        do_sample=False,
+                        **self._generate_kwargs,
+                    )
+                    decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+                    for j, text in zip(chunk, decoded, strict=True):
+                        out[indices[j]] = _clean(text)
+                    bar.update(len(chunk))
+        bar.close()
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Disk cache: each distinct (query, language) is translated once, across runs
+# --------------------------------------------------------------------------------------------------
+
+
+class CachedTranslator:
+    """Wrap a translator with an append-only JSONL cache keyed by (model, language, query).
+
+    English queries are returned as they are. Misses are translated in chunks and appended after each
+    chunk, so an interrupted run keeps what it already paid for. A torn last line (a crash mid-write) is
+    ignored; damage anywhere else is an error, since silently re-translating would hide it.
+    """
+
+    def __init__(
+        self,
+        inner: Translator,
+        cache_path: str | os.PathLike[str],
+        *,
+        model_name: str | None = None,
+        chunk_size: int = 256,
+    ) -> None:
+        self.inner = inner
+        self.cache_path = Path(cache_path)
+        self.model_name = model_name or getattr(inner, "name", None) or type(inner).__name__
+        self.chunk_size = chunk_size
+        self.hits = 0
+        self.misses = 0
+        self._table: dict[tuple[str, str], str] = self._load()
+
+    def _load(self) -> dict[tuple[str, str], str]:
+        table: dict[tuple[str, str], str] = {}
+        if not self.cache_path.exists():
+            return table
+        lines = self.cache_path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                key = (row["model"], row["lang"], row["text"])
+                value = row["en"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                if number == len(lines):
+                    log.warning("%s: ignoring a torn last line (interrupted write)", self.cache_path)
+                    continue
+                raise ValueError(
+                    f"{self.cache_path}:{number}: not a translation cache line ({exc}); "
+                    "fix or delete the cache file"
+                ) from exc
+            if key[0] == self.model_name:
+                table[key[1:]] = value
+        log.info(
+            "translation cache %s: %d entries for model %s", self.cache_path, len(table), self.model_name
+        )
+        return table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def _append(self, rows: Iterable[dict[str, str]]) -> None:
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.cache_path.open("a", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
+        _check_languages(texts, source_languages)
+        langs = (
+            [(lang or "").strip().lower() for lang in source_languages]
+            if source_languages
+            else [""] * len(texts)
+        )
+        keys = [(lang, _clean(text)) for lang, text in zip(langs, texts, strict=True)]
+
+        missing: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for key in keys:
+            if _is_english(key[0]) or key in self._table or key in seen:
+                continue
+            seen.add(key)
+            missing.append(key)
+        self.misses += len(missing)
+        self.hits += sum(1 for k in set(keys) if not _is_english(k[0])) - len(missing)
+
+        for start in range(0, len(missing), self.chunk_size):
+            chunk = missing[start : start + self.chunk_size]
+            translated = self.inner.translate(
+                [text for _, text in chunk],
+                source_languages=[lang for lang, _ in chunk] if source_languages else None,
+            )
+            if len(translated) != len(chunk):
+                raise RuntimeError(f"translator returned {len(translated)} results for {len(chunk)} texts")
+            rows = []
+            for (lang, text), english in zip(chunk, translated, strict=True):
+                self._table[(lang, text)] = _clean(english)
+                rows.append({"model": self.model_name, "lang": lang, "text": text, "en": _clean(english)})
+            self._append(rows)
+        return [text if _is_english(lang) else self._table[(lang, text)] for lang, text in keys]
+
+
+# --------------------------------------------------------------------------------------------------
+# Translations already in the data
+# --------------------------------------------------------------------------------------------------
+
+
+class PreTranslated:
+    """Translations taken from the data's own `query_en` column (no model)."""
+
+    name = "pre-translated"
+
+    def __init__(self, table: Mapping[tuple[str, str], str]) -> None:
+        self._table = {((lang or "").lower(), _clean(text)): en for (lang, text), en in table.items()}
+
+    @classmethod
+    def from_examples(cls, examples: Sequence[Example]) -> PreTranslated:
+        """Build from examples; every non-English query must have a translation in some row."""
+        table: dict[tuple[str, str], str] = {}
+        for ex in examples:
+            if ex.query_en and ex.query_en.strip():
+                table[(ex.language.lower(), _clean(ex.query))] = _clean(ex.query_en)
+        missing = [
+            ex
+            for ex in examples
+            if not _is_english(ex.language) and (ex.language.lower(), _clean(ex.query)) not in table
+        ]
+        if missing:
+            shown = ", ".join(f"{ex.id} ({ex.language}: {ex.query!r})" for ex in missing[:20])
+            more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+            raise ValueError(
+                f"{len(missing)} non-English rows have no query_en translation: {shown}{more}. "
+                "Fill the query_en column, or translate with an MT model (`python -m training translate`)."
+            )
+        return cls(table)
+
+    def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
+        _check_languages(texts, source_languages)
+        langs = [(lang or "").lower() for lang in source_languages] if source_languages else [""] * len(texts)
+        out: list[str] = []
+        missing: list[str] = []
+        for lang, text in zip(langs, texts, strict=True):
+            if _is_english(lang):
+                out.append(text)
+                continue
+            english = self._table.get((lang, _clean(text)))
+            if english is None:
+                missing.append(f"{lang}: {text!r}")
+            out.append(english or "")
+        if missing:
+            raise ValueError(f"no query_en translation for {len(missing)} queries: {', '.join(missing[:20])}")
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Applying translations to examples
+# --------------------------------------------------------------------------------------------------
+
+
+def add_translations(
+    examples: Sequence[Example], translator: Translator, *, overwrite: bool = False
+) -> list[Example]:
+    """Examples with `query_en` filled; each distinct (query, language) goes to the translator once.
+
+    English queries get `query_en = query`. Rows that already carry a translation keep it unless
+    `overwrite`. An empty translation (the MT model produced nothing) leaves `query_en` unset, so the
+    formatter falls back to the query alone rather than appending `" - "`.
+    """
+    todo: dict[tuple[str, str], None] = {}
+    for ex in examples:
+        if _is_english(ex.language) or (ex.query_en and not overwrite):
+            continue
+        todo.setdefault((ex.language.lower(), ex.query), None)
+    keys = list(todo)
+    translations: dict[tuple[str, str], str] = {}
+    if keys:
+        results = translator.translate([q for _, q in keys], source_languages=[lang for lang, _ in keys])
+        if len(results) != len(keys):
+            raise RuntimeError(f"translator returned {len(results)} results for {len(keys)} queries")
+        translations = dict(zip(keys, (_clean(r) for r in results), strict=True))
+    empty = sum(1 for v in translations.values() if not v)
+    if empty:
+        log.warning("%d of %d queries got an empty translation; they keep the query alone", empty, len(keys))
+
+    out: list[Example] = []
+    for ex in examples:
+        if _is_english(ex.language):
+            english: str | None = ex.query_en if (ex.query_en and not overwrite) else ex.query
+        elif ex.query_en and not overwrite:
+            english = ex.query_en
+        else:
+            english = translations[(ex.language.lower(), ex.query)] or None
+        out.append(dataclasses.replace(ex, query_en=english))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI: python -m training translate DATA --model DIR --out FILE
+# --------------------------------------------------------------------------------------------------
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "translate",
+        help="add an English translation (query_en) to every query with a local MT model",
+        description=(
+            "Translate every non-English query to English with a local seq2seq MT checkpoint (MADLAD-400, "
+            "NLLB-200, Marian opus-mt-mul-en, ...) and write the data back as JSONL with a query_en column. "
+            "Each distinct (query, language) is translated once; --cache makes that true across runs."
+        ),
+    )
+    from training.data import add_data_arguments
+
+    add_data_arguments(p)
+    p.add_argument("--model", type=Path, required=True, help="local seq2seq MT checkpoint directory")
+    p.add_argument("--out", type=Path, required=True, help="output JSONL (written atomically)")
+    p.add_argument("--cache", type=Path, default=None, help="JSONL translation cache reused across runs")
+    p.add_argument("--batch-size", type=int, default=16, help="queries per generate() call (default 16)")
+    p.add_argument("--num-beams", type=int, default=1, help="beam size (default 1: greedy)")
+    p.add_argument(
+        "--max-new-tokens", type=int, default=64, help="longest translation in tokens (default 64)"
+    )
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default cpu)")
+    p.add_argument(
+        "--dtype", default=None, help="model dtype (float32, bfloat16, float16); default: as saved"
+    )
+    p.add_argument(
+        "--source-prefix",
+        default=None,
+        help="text put before every query, e.g. '<2en> ' for MADLAD-400 (default: detected)",
+    )
+    p.add_argument(
+        "--target-lang-token",
+        default=None,
+        help="token forced as the first output token, e.g. eng_Latn for NLLB (default: detected)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="re-translate rows that already have query_en")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from models import Task
+    from training import data as data_mod
+
+    # Labels are optional: test data gets translated too, and every row is kept (no de-duplication).
+    examples, report = data_mod.load_examples(
+        args.data, task=Task(args.task) if args.task else None, on_error=args.on_error, require_labels=False
+    )
+    log.info("%s", report.summary())
+    translator: Translator = Seq2SeqTranslator(
+        args.model,
+        source_prefix=args.source_prefix,
+        target_lang_token=args.target_lang_token,
+        batch_size=args.batch_size,
+        num_beams=args.num_beams,
+        max_new_tokens=args.max_new_tokens,
+        device=args.device,
+        dtype=args.dtype,
+        progress=not args.no_progress,
+    )
+    if args.cache is not None:
+        translator = CachedTranslator(translator, args.cache)
+    translated = add_translations(examples, translator, overwrite=args.overwrite)
+    data_mod.write_examples(args.out, translated)
+    done = sum(1 for ex in translated if ex.query_en)
+    log.info("wrote %d examples (%d with query_en) to %s", len(translated), done, args.out)
+    return 0
