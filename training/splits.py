@@ -1,0 +1,215 @@
+"""Category-aware cross-validation folds (the paper's StratifiedGroupKFold).
+
+Groups keep near-identical pairs in one fold, so out-of-fold scores measure generalisation to unseen
+categories (QC: the first three category levels) or unseen queries (QI). Strata keep each fold's
+language / top-category / label mix close to the whole. A joint QC+QI list is split per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from models import Task
+from training.data import Example, add_data_arguments, atomic_write_text, fingerprint, load_examples
+
+log = logging.getLogger(__name__)
+
+FOLDS_FORMAT = "relevance-folds"
+FOLDS_VERSION = 1
+GROUP_LEVELS = 3
+
+# Levels are joined by "," with no space, while some level names contain ", " ("cakes, biscuits").
+_LEVEL_SEP = re.compile(r",(?! )")
+_SPACES = re.compile(r"\s+")
+
+
+def category_levels(path: str) -> list[str]:
+    """The levels of a category path: split on a comma that is not followed by a space."""
+    return [level.strip() for level in _LEVEL_SEP.split(path)]
+
+
+def normalise_query(query: str) -> str:
+    return _SPACES.sub(" ", query.casefold()).strip()
+
+
+def group_key(ex: Example) -> str:
+    """QC: the first three levels of the category path; QI: the normalised query."""
+    if ex.task == Task.QC:
+        return ",".join(category_levels(ex.target.casefold())[:GROUP_LEVELS])
+    return normalise_query(ex.query)
+
+
+def strata_key(ex: Example) -> str:
+    """QC: language + top-level category + label; QI: language + label."""
+    if ex.task == Task.QC:
+        return f"{ex.language}|{category_levels(ex.target.casefold())[0]}|{ex.label}"
+    return f"{ex.language}|{ex.label}"
+
+
+def make_folds(examples: Sequence[Example], *, n_folds: int = 5, seed: int = 42) -> list[int]:
+    """The fold (0..n_folds-1) of every example, in input order; deterministic for a given order + seed."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+    if not examples:
+        raise ValueError("no examples to split")
+    folds = [-1] * len(examples)
+    by_task: dict[Task, list[int]] = defaultdict(list)
+    for i, ex in enumerate(examples):
+        by_task[ex.task].append(i)
+    for task, index in sorted(by_task.items()):
+        groups = [group_key(examples[i]) for i in index]
+        n_groups = len(set(groups))
+        if n_groups < n_folds:
+            raise ValueError(
+                f"{task.value}: only {n_groups} group(s) ({_group_meaning(task)}) for {n_folds} folds; "
+                "use fewer folds or more data"
+            )
+        strata = [strata_key(examples[i]) for i in index]
+        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():
+            # Rare strata (a language with a handful of rows of one category) cannot be spread over every
+            # fold; sklearn warns and still balances the rest, which is what we want.
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            for fold, (_, test) in enumerate(splitter.split(index, strata, groups)):
+                for j in test:
+                    folds[index[j]] = fold
+    assert all(f >= 0 for f in folds)
+    return folds
+
+
+def _group_meaning(task: Task) -> str:
+    return f"first {GROUP_LEVELS} category levels" if task == Task.QC else "distinct normalised queries"
+
+
+def check_no_leakage(examples: Sequence[Example], folds: Sequence[int]) -> None:
+    """Raise ValueError if any group (per task) has examples in more than one fold."""
+    if len(examples) != len(folds):
+        raise ValueError(f"{len(examples)} examples but {len(folds)} fold assignments")
+    seen: dict[tuple[Task, str], int] = {}
+    for ex, fold in zip(examples, folds, strict=True):
+        key = (ex.task, group_key(ex))
+        first = seen.setdefault(key, fold)
+        if first != fold:
+            raise ValueError(
+                f"group leakage: {ex.task.value} group {key[1]!r} is in folds {first} and {fold} "
+                f"(example {ex.id!r})"
+            )
+
+
+def save_folds(
+    path: str | Path, examples: Sequence[Example], folds: Sequence[int], *, n_folds: int, seed: int
+) -> None:
+    """Write the assignment per id with its metadata (n_folds, seed, data fingerprint), atomically."""
+    if len(examples) != len(folds):
+        raise ValueError(f"{len(examples)} examples but {len(folds)} fold assignments")
+    ids = [ex.id for ex in examples]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i, c in Counter(ids).items() if c > 1)
+        raise ValueError(f"example ids must be unique to save folds; {dup!r} repeats")
+    doc = {
+        "format": FOLDS_FORMAT,
+        "version": FOLDS_VERSION,
+        "n_folds": n_folds,
+        "seed": seed,
+        "n_examples": len(examples),
+        "fingerprint": fingerprint(examples),
+        "grouping": {"qc": f"first {GROUP_LEVELS} category levels", "qi": "normalised query"},
+        "folds": dict(zip(ids, (int(f) for f in folds), strict=True)),
+    }
+    atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+
+
+def read_folds_file(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"folds file not found: {path}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not a folds file (invalid JSON: {exc.msg})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FOLDS_FORMAT:
+        raise ValueError(f"{path}: not a folds file (written by `python -m training split`)")
+    if doc.get("version") != FOLDS_VERSION:
+        raise ValueError(
+            f"{path}: folds format version {doc.get('version')}, this build reads {FOLDS_VERSION}"
+        )
+    return doc
+
+
+def load_folds(path: str | Path, examples: Sequence[Example]) -> list[int]:
+    """The saved fold of each example, refusing a file made for other data."""
+    doc = read_folds_file(path)
+    saved: dict[str, int] = doc["folds"]
+    ids = [ex.id for ex in examples]
+    missing = [i for i in ids if i not in saved]
+    extra = len(set(saved) - set(ids))
+    if missing or extra:
+        raise ValueError(
+            f"{path}: folds were made for other data: {len(missing)} of {len(ids)} example ids are not in it "
+            f"(e.g. {missing[:3]}) and it has {extra} ids not in the data; re-run `split` on this data"
+        )
+    if doc["fingerprint"] != fingerprint(examples):
+        raise ValueError(
+            f"{path}: folds were made for other data: the ids match but the content or order differs "
+            f"(fingerprint {doc['fingerprint'][:12]} != {fingerprint(examples)[:12]}); "
+            "re-run `split` on this data"
+        )
+    n_folds = int(doc["n_folds"])
+    folds = [int(saved[i]) for i in ids]
+    bad = [f for f in folds if not 0 <= f < n_folds]
+    if bad:
+        raise ValueError(f"{path}: fold {bad[0]} out of range for n_folds={n_folds}")
+    return folds
+
+
+def fold_summary(examples: Sequence[Example], folds: Sequence[int]) -> str:
+    """One line per task and fold: size, groups, positive rate, languages."""
+    lines = []
+    rows: dict[tuple[Task, int], list[Example]] = defaultdict(list)
+    for ex, fold in zip(examples, folds, strict=True):
+        rows[(ex.task, fold)].append(ex)
+    for (task, fold), members in sorted(rows.items()):
+        labelled = [ex.label for ex in members if ex.label is not None]
+        rate = f"{sum(labelled) / len(labelled):.3f}" if labelled else "n/a"
+        groups = len({group_key(ex) for ex in members})
+        langs = ", ".join(f"{k} {v}" for k, v in sorted(Counter(ex.language for ex in members).items()))
+        lines.append(
+            f"{task.value} fold {fold}: {len(members)} rows, {groups} groups, positive rate {rate}; {langs}"
+        )
+    return "\n".join(lines)
+
+
+def _split(args: argparse.Namespace) -> int:
+    task = Task(args.task) if args.task else None
+    examples, report = load_examples(args.data, task=task, on_error=args.on_error)
+    log.info("%s", report.summary())
+    folds = make_folds(examples, n_folds=args.folds, seed=args.seed)
+    check_no_leakage(examples, folds)
+    save_folds(args.out, examples, folds, n_folds=args.folds, seed=args.seed)
+    print(fold_summary(examples, folds))
+    print(f"wrote {args.out} ({len(examples)} examples, {args.folds} folds, seed {args.seed})")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "split",
+        help="make category-aware cross-validation folds",
+        description="StratifiedGroupKFold per task: QC groups = first 3 category levels, strata = language + "
+        "top category + label; QI groups = normalised query, strata = language + label. Writes fold per id "
+        "with the data fingerprint, so training refuses folds made for other data.",
+    )
+    add_data_arguments(parser)
+    parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    parser.add_argument("--seed", type=int, default=42, help="shuffle seed (default 42)")
+    parser.add_argument("--out", type=Path, required=True, help="folds JSON file to write")
+    parser.set_defaults(handler=_split)
