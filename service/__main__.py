@@ -1,0 +1,74 @@
+"""`python -m service`: run the scoring service under uvicorn. Every flag mirrors a `RELEVANCE_*` setting."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, get_args
+
+from pydantic import ValidationError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from service.settings import Settings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="Relevance scoring service. Flags override RELEVANCE_* variables.",
+    )
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        choices = get_args(field.annotation) if "Literal" in str(field.annotation) else None
+        default = field.default if field.default_factory is None else field.default_factory()
+        help_text = f"{field.description} [env RELEVANCE_{name.upper()}; default {default!s}]"
+        if name == "backend_options":
+            parser.add_argument(flag, type=json.loads, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, choices=choices or None, default=None, help=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    from models import CheckpointError, ModelStore
+    from service.app import create_app
+    from service.deployment import ModelRefs, plan_checkpoints
+    from service.logs import configure_logging
+    from service.settings import Settings
+
+    args = build_parser().parse_args(argv)
+    overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if v is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"error: invalid settings: {problems}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:  # fail fast on a missing or broken checkpoint instead of serving 503 forever
+        plan_checkpoints(
+            ModelRefs(model=settings.model, qc_model=settings.qc_model, qi_model=settings.qi_model),
+            ModelStore(settings.models_dir),
+            verify_weights=False,
+        )
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=settings.graceful_shutdown_s,
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""`create_app(settings)`: the FastAPI application. Nothing happens at import time; all state is built
+in `lifespan` and kept on `app.state`, so several apps can live in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from models import ModelStore
+from service.backends import BackendFactory, load_backend
+from service.batcher import MicroBatcher
+from service.cache import ScoreCache
+from service.deployment import ModelManager, ModelRefs
+from service.deps import Services
+from service.errors import ApiError
+from service.health import check_ready
+from service.http import RequestContextMiddleware, install_error_handlers
+from service.metrics import Metrics
+from service.routers import admin, health, metrics, models, relevance
+from service.scoring import ScoringService
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings, factory: BackendFactory) -> Services:
+    metrics = Metrics()
+    cache = ScoreCache(settings.cache_size)
+    batcher = MicroBatcher(
+        max_batch_pairs=settings.batch_max_pairs,
+        max_batch_tokens=settings.batch_max_tokens,
+        max_wait_s=settings.batch_max_wait_ms / 1000,
+        max_queue_pairs=settings.max_queue_pairs,
+        concurrency=settings.batch_concurrency,
+        retry_after_s=settings.retry_after_s,
+        metrics=metrics,
+    )
+    manager = ModelManager(
+        refs=ModelRefs(model=settings.model, qc_model=settings.qc_model, qi_model=settings.qi_model),
+        store=ModelStore(settings.models_dir),
+        factory=factory,
+        settings=settings,
+        metrics=metrics,
+    )
+    scoring = ScoringService(
+        settings=settings, manager=manager, batcher=batcher, cache=cache, metrics=metrics
+    )
+    return Services(
+        settings=settings, metrics=metrics, cache=cache, batcher=batcher, manager=manager, scoring=scoring
+    )
+
+
+def create_app(settings: Settings | None = None, *, backend_factory: BackendFactory | None = None) -> FastAPI:
+    """The service app; `backend_factory(checkpoint, settings) -> Backend` defaults to settings.backend's."""
+    settings = settings if settings is not None else Settings()
+    factory = backend_factory or load_backend
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings, factory)
+        app.state.services = services
+        app.state.metrics = services.metrics
+        services.batcher.start()
+        # Loading runs in the background: /health/live answers at once, /health/ready once warmed.
+        loader = asyncio.create_task(_initial_load(services), name="initial-model-load")
+        sighup = _install_sighup(services)
+        try:
+            yield
+        finally:
+            if sighup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loader
+            services.metrics.ready.set(0)
+            await services.batcher.stop(timeout=settings.graceful_shutdown_s)
+            await services.manager.close()
+            log.info("shut down cleanly")
+
+    app = FastAPI(
+        title="Relevance scoring service",
+        summary="Multilingual e-commerce query-category (QC) and query-item (QI) relevance scores",
+        version="1",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    for router in (relevance.router, models.router, health.router, admin.router, metrics.router):
+        app.include_router(router)
+    return app
+
+
+async def _initial_load(services: Services) -> None:
+    await services.manager.load_initial()
+    with contextlib.suppress(ApiError):
+        await check_ready(services)
+
+
+def _install_sighup(services: Services) -> bool:
+    """SIGHUP reloads the configured checkpoints (only possible when serving from the main thread)."""
+
+    async def reload() -> None:
+        log.info("SIGHUP: reloading models")
+        with contextlib.suppress(ApiError):  # a refused checkpoint is logged; the old model keeps serving
+            await services.manager.reload(None)
+
+    def on_sighup() -> None:
+        task = asyncio.create_task(reload(), name="sighup-reload")
+        services.manager._closers.add(task)
+        task.add_done_callback(services.manager._closers.discard)
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
+    except (ValueError, RuntimeError, NotImplementedError):
+        return False
+    return True

@@ -1,0 +1,123 @@
+"""The embedded torch backend: a transformers classifier scored by the same forward pass training uses.
+
+Inference runs in one dedicated worker thread, so the event loop keeps accepting and encoding requests
+while a batch is computed (torch releases the GIL inside its kernels); batches reach the thread one after
+another, which is what a CPU wants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from models import Checkpoint, EncodedPair, PairEncoder
+from service.backends.base import BackendError, BackendLimits
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# After this many consecutive failed batches the backend reports itself unhealthy (readiness -> 503).
+UNHEALTHY_AFTER_FAILURES = 3
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(
+        self,
+        *,
+        checkpoint: Checkpoint,
+        model: PreTrainedModel,
+        encoder: PairEncoder,
+        pad_id: int,
+        executor: ThreadPoolExecutor,
+        max_batch_pairs: int,
+        max_batch_tokens: int,
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.encoder = encoder
+        self.model = model
+        self.pad_id = pad_id
+        self._executor = executor
+        self._limits = BackendLimits(
+            max_batch_pairs=max_batch_pairs,
+            max_batch_tokens=max(max_batch_tokens, checkpoint.card.input.max_length),
+            max_model_len=checkpoint.card.input.max_length,
+        )
+        self._failures = 0
+        self._closed = False
+
+    @property
+    def limits(self) -> BackendLimits:
+        return self._limits
+
+    async def score(self, batch: Sequence[EncodedPair]) -> list[float]:
+        if self._closed:
+            raise BackendError("backend is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            scores = await loop.run_in_executor(self._executor, self._forward, list(batch))
+        except Exception as exc:
+            self._failures += 1
+            raise BackendError(f"torch forward pass failed: {exc!r}") from exc
+        self._failures = 0
+        return scores
+
+    def _forward(self, batch: list[EncodedPair]) -> list[float]:
+        import torch
+
+        from models.inference import forward_scores
+
+        with torch.inference_mode():
+            return forward_scores(self.model, batch, pad_id=self.pad_id).tolist()
+
+    async def healthy(self) -> bool:
+        return not self._closed and self._failures < UNHEALTHY_AFTER_FAILURES
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Waits for a batch still in the thread; the service closes a backend only once it is idle.
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        self.model = None  # type: ignore[assignment]
+
+
+async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBackend:
+    """Load weights and tokenizer in the backend's own worker thread (keeps the event loop free)."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"torch-{checkpoint.name}")
+
+    def load() -> TorchBackend:
+        import torch
+
+        from models.loading import load_model, load_tokenizer
+
+        if settings.num_threads:
+            torch.set_num_threads(settings.num_threads)
+        tokenizer = load_tokenizer(checkpoint)
+        model = load_model(checkpoint, device=settings.device, dtype=settings.dtype)
+        pad_id = model.config.pad_token_id
+        if pad_id is None:
+            pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        return TorchBackend(
+            checkpoint=checkpoint,
+            model=model,
+            encoder=PairEncoder(tokenizer, checkpoint.card.input),
+            pad_id=int(pad_id),
+            executor=executor,
+            max_batch_pairs=settings.batch_max_pairs,
+            max_batch_tokens=settings.batch_max_tokens,
+        )
+
+    try:
+        return await asyncio.get_running_loop().run_in_executor(executor, load)
+    except BaseException:
+        executor.shutdown(wait=False)
+        raise

@@ -1,0 +1,249 @@
+"""Which checkpoints serve which task, and swapping them without downtime.
+
+A `Deployment` is one generation of loaded backends (task -> backend). Requests lease the current
+deployment for their whole life; a reload loads and warms the new generation beside the old one, swaps
+it in for new requests, and closes the old backends only when their last lease is returned, so requests
+in flight finish on the model they started with. A checkpoint that fails to open, load or warm up is
+refused and the current generation keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models import Checkpoint, CheckpointError, ModelStore, PairInput, Task, open_checkpoint
+from service.backends import Backend, BackendFactory
+from service.errors import ApiError, ErrorType
+from service.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+WARMUP_PAIR = {
+    Task.QC: ("running shoes", "sports,shoes,running shoes"),
+    Task.QI: ("running shoes", "men's trail running shoe"),
+}
+
+
+@dataclass(frozen=True)
+class ModelRefs:
+    """What to serve: one joint model, per-task models, or (all None) the newest in the store."""
+
+    model: str | None = None
+    qc_model: str | None = None
+    qi_model: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.model or self.qc_model or self.qi_model)
+
+
+def plan_checkpoints(
+    refs: ModelRefs, store: ModelStore, *, verify_weights: bool = True
+) -> dict[Task, Checkpoint]:
+    """Task -> checkpoint for `refs`; raises `CheckpointError` saying what is wrong or missing."""
+    if refs.model:
+        ckpt = open_checkpoint(store.resolve(refs.model), verify_weights=verify_weights)
+        return dict.fromkeys(ckpt.card.tasks, ckpt)
+    plan: dict[Task, Checkpoint] = {}
+    for task, ref in ((Task.QC, refs.qc_model), (Task.QI, refs.qi_model)):
+        if ref:
+            plan[task] = open_checkpoint(store.resolve(ref), task=task, verify_weights=verify_weights)
+    if plan:
+        # The same directory named for both tasks is loaded once.
+        by_path = {ck.path.resolve(): ck for ck in plan.values()}
+        return {task: by_path[ck.path.resolve()] for task, ck in plan.items()}
+    valid = [e for e in store.list() if e.checkpoint is not None]
+    valid.sort(key=lambda e: (e.path / "relevance.json").stat().st_mtime, reverse=True)
+    for task in Task:
+        newest = next((e.checkpoint for e in valid if e.checkpoint.serves(task)), None)
+        if newest is not None:
+            plan[task] = newest
+    if not plan:
+        problems = [f"{e.name}: {e.error}" for e in store.list() if e.error]
+        detail = f" (invalid: {'; '.join(problems)})" if problems else ""
+        raise CheckpointError(
+            f"no servable checkpoint under {store.root}{detail}; train one (`python -m training run`) or set "
+            "RELEVANCE_MODEL / RELEVANCE_QC_MODEL / RELEVANCE_QI_MODEL"
+        )
+    if verify_weights:
+        opened = {p: open_checkpoint(p, verify_weights=True) for p in {ck.path for ck in plan.values()}}
+        plan = {task: opened[ck.path] for task, ck in plan.items()}
+    return plan
+
+
+@dataclass(eq=False)
+class Deployment:
+    generation: int
+    backends: dict[Task, Backend]
+    leases: int = 0
+    retired: bool = False
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def unique_backends(self) -> list[Backend]:
+        return list({id(b): b for b in self.backends.values()}.values())
+
+    def backend_for(self, task: Task) -> Backend:
+        backend = self.backends.get(task)
+        if backend is None:
+            served = ", ".join(t.value for t in self.backends) or "none"
+            raise ApiError(
+                ErrorType.UNKNOWN_TASK,
+                f"task {task.value!r} is not served by this deployment (served: {served})",
+                param="task",
+            )
+        return backend
+
+
+class ModelManager:
+    def __init__(
+        self, *, refs: ModelRefs, store: ModelStore, factory: BackendFactory, settings, metrics: Metrics
+    ):
+        self.refs = refs
+        self.store = store
+        self.factory = factory
+        self.settings = settings
+        self.metrics = metrics
+        self.current: Deployment | None = None
+        self.load_error: str | None = None
+        self._generation = 0
+        self._lock = asyncio.Lock()
+        self._closers: set[asyncio.Task[None]] = set()
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None
+
+    async def load_initial(self) -> None:
+        try:
+            await self.reload(None, initial=True)
+        except ApiError as exc:
+            self.load_error = exc.message
+            log.error("initial model load failed", extra={"error": exc.message})
+
+    async def reload(self, refs: ModelRefs | None, *, initial: bool = False) -> Deployment:
+        """Load, warm and swap in a new generation; on any failure keep the current one and raise."""
+        async with self._lock:
+            refs = refs if refs is not None and not refs.empty else self.refs
+            try:
+                deployment = await self._load(refs)
+            except Exception as exc:
+                if not initial:
+                    self.metrics.model_reloads.labels(result="failure").inc()
+                message = (
+                    str(exc)
+                    if isinstance(exc, CheckpointError | ValueError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                log.error("checkpoint refused", extra={"error": message})
+                raise ApiError(
+                    ErrorType.INVALID_CHECKPOINT,
+                    f"checkpoint refused, still serving the previous model: {message}"
+                    if not initial
+                    else message,
+                    param="model",
+                ) from exc
+            old, self.current = self.current, deployment
+            self.load_error = None
+            if not initial:
+                self.metrics.model_reloads.labels(result="success").inc()
+            self.metrics.set_models(
+                (task.value, b.checkpoint.name, b.name) for task, b in deployment.backends.items()
+            )
+            served = {task.value: b.checkpoint.name for task, b in deployment.backends.items()}
+            log.info("serving models", extra={"generation": deployment.generation, "models": served})
+            if old is not None:
+                self._retire(old)
+            return deployment
+
+    async def _load(self, refs: ModelRefs) -> Deployment:
+        plan = await asyncio.to_thread(plan_checkpoints, refs, self.store)
+        loaded: dict[Path, Backend] = {}
+        try:
+            for ckpt in plan.values():
+                key = ckpt.path.resolve()
+                if key not in loaded:
+                    loaded[key] = await self.factory(ckpt, self.settings)
+            backends = {task: loaded[ckpt.path.resolve()] for task, ckpt in plan.items()}
+            for task, backend in backends.items():
+                await self._warm_up(task, backend)
+        except BaseException:
+            for backend in loaded.values():
+                with contextlib.suppress(Exception):
+                    await backend.close()
+            raise
+        self._generation += 1
+        return Deployment(generation=self._generation, backends=backends)
+
+    @staticmethod
+    async def _warm_up(task: Task, backend: Backend) -> None:
+        query, target = WARMUP_PAIR[task]
+        encoded = backend.encoder.encode_batch([PairInput(task=task, query=query, target=target)] * 2)
+        scores = await backend.score(encoded)
+        if len(scores) != 2 or not all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores):
+            raise ValueError(f"warm-up batch of {backend.checkpoint.name} gave invalid scores {scores}")
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[Deployment]:
+        deployment = self.current
+        if deployment is None:
+            raise ApiError(
+                ErrorType.NOT_READY,
+                "models are still loading" if not self.load_error else f"no model loaded: {self.load_error}",
+                headers={"Retry-After": str(self.settings.retry_after_s)},
+            )
+        deployment.leases += 1
+        deployment._idle.clear()
+        try:
+            yield deployment
+        finally:
+            deployment.leases -= 1
+            if deployment.leases == 0:
+                deployment._idle.set()
+
+    def _retire(self, old: Deployment) -> None:
+        old.retired = True
+        if old.leases == 0:
+            old._idle.set()
+        task = asyncio.create_task(self._close_when_idle(old), name=f"retire-gen-{old.generation}")
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    async def _close_when_idle(self, old: Deployment) -> None:
+        await old._idle.wait()
+        current = set(map(id, self.current.unique_backends())) if self.current else set()
+        for backend in old.unique_backends():
+            if id(backend) not in current:
+                await backend.close()
+        log.info("closed retired models", extra={"generation": old.generation})
+
+    def describe(self) -> list[dict]:
+        if self.current is None:
+            return []
+        out = []
+        for backend in self.current.unique_backends():
+            card = backend.checkpoint.card
+            out.append(
+                {
+                    "tasks": [t.value for t, b in self.current.backends.items() if b is backend],
+                    "backend": backend.name,
+                    "path": str(backend.checkpoint.path),
+                    "card": card,
+                }
+            )
+        return out
+
+    async def close(self) -> None:
+        for task in list(self._closers):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 30)
+        if self.current is not None:
+            for backend in self.current.unique_backends():
+                with contextlib.suppress(Exception):
+                    await backend.close()
+            self.current = None

@@ -1,0 +1,1 @@
+"""Thin routers, one per feature; the logic lives in service objects reached through `deps`."""

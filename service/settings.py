@@ -1,0 +1,78 @@
+"""Service settings: every field is an environment variable `RELEVANCE_<NAME>` and a CLI flag `--<name>`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELEVANCE_", extra="ignore", protected_namespaces=())
+
+    # --- models ---
+    backend: Literal["torch", "vllm"] = Field("torch", description="scoring runtime")
+    models_dir: Path = Field(Path("models"), description="model store root (checkpoints are looked up here)")
+    model: str | None = Field(
+        None, description="one joint checkpoint serving every task it lists (name or path)"
+    )
+    qc_model: str | None = Field(None, description="checkpoint serving QC (name in the store or path)")
+    qi_model: str | None = Field(None, description="checkpoint serving QI (name in the store or path)")
+    device: str = Field("cpu", description="torch device, e.g. cpu or cuda:0")
+    dtype: str | None = Field(
+        None, description="weights dtype (float32, bfloat16, float16); default: the card's"
+    )
+    num_threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads (default: torch's choice)"
+    )
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict, description="backend-specific options as JSON (e.g. vLLM engine arguments)"
+    )
+
+    # --- micro-batching ---
+    batch_max_pairs: int = Field(64, ge=1, le=4096, description="most pairs in one model batch")
+    batch_max_tokens: int = Field(8192, ge=16, description="most padded tokens in one model batch")
+    batch_max_wait_ms: float = Field(
+        5.0, ge=0, le=1000, description="longest a pair waits for a batch to fill"
+    )
+    batch_concurrency: int = Field(1, ge=1, le=64, description="batches handed to the backend at once")
+    max_queue_pairs: int = Field(4096, ge=1, description="pairs waiting for a batch before requests get 429")
+    cache_size: int = Field(100_000, ge=0, description="score cache entries (0 disables the cache)")
+
+    # --- request limits ---
+    max_pairs_per_request: int = Field(256, ge=1, description="most pairs in one request")
+    max_chars_per_field: int = Field(2000, ge=1, description="longest query / category path / title / id")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
+    request_timeout_s: float = Field(10.0, gt=0, description="a request not answered by then gets 504")
+    retry_after_s: int = Field(1, ge=1, description="Retry-After seconds sent with 429 and 503")
+
+    # --- security and process ---
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="comma-separated API keys for Authorization: Bearer (empty = open)"
+    )
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8000, ge=0, le=65535, description="bind port")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    graceful_shutdown_s: float = Field(
+        30.0, ge=0, description="longest shutdown waits for in-flight requests"
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.model and (self.qc_model or self.qi_model):
+            raise ValueError("set either model (one joint checkpoint) or qc_model/qi_model, not both")
+        if self.max_pairs_per_request > self.max_queue_pairs:
+            raise ValueError(
+                f"max_pairs_per_request ({self.max_pairs_per_request}) exceeds max_queue_pairs "
+                f"({self.max_queue_pairs}): such a request could never be queued"
+            )
+        return self
