@@ -28,6 +28,15 @@ def toy_examples(task: Task = Task.QC, n: int = 48, *, seed: int = 0, prefix: st
         t_dom = q_dom if relevant else rng.choice([d for d in names if d != q_dom])
         query = DOMAINS[q_dom][0]
         target = DOMAINS[t_dom][1] if task is Task.QC else DOMAINS[t_dom][1].replace(",", " ")
-        out.append(Example(id=f"{prefix}{task.value}-{i}", task=task, language=LANGS[i % len(LANGS)],
-                           query=query, target=target, label=int(relevant), query_en=query))
+        out.append(
+            Example(
+                id=f"{prefix}{task.value}-{i}",
+                task=task,
+                language=LANGS[i % len(LANGS)],
+                query=query,
+                target=target,
+                label=int(relevant),
+                query_en=query,
+            )
+        )
     return out
