@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from models import PairInput, Task
 from service.batcher import MicroBatcher
@@ -62,7 +62,7 @@ class ScoringService:
                     )
 
     async def score(
-        self, task: Task, request: QCRequest | QIRequest, *, disconnected: Awaitable[object] | None = None
+        self, task: Task, request: QCRequest | QIRequest, *, disconnected: Callable[[], Awaitable[object]] | None = None
     ) -> RelevanceResponse:
         self.check_limits(request.pairs)
         async with self.manager.lease() as deployment:
@@ -121,9 +121,9 @@ class ScoringService:
             usage=Usage(pairs=len(encoded), tokens=sum(e.num_tokens for e in encoded), truncated=truncated),
         )
 
-    async def _wait(self, job, disconnected: Awaitable[object] | None) -> list[float]:
+    async def _wait(self, job, disconnected: Callable[[], Awaitable[object]] | None) -> list[float]:
         waiters: set[asyncio.Future] = {job.future}
-        watcher = asyncio.ensure_future(disconnected) if disconnected is not None else None
+        watcher = asyncio.ensure_future(disconnected()) if disconnected is not None else None
         if watcher is not None:
             waiters.add(watcher)
         try:

@@ -25,12 +25,12 @@ async def _disconnected(request: Request) -> None:
 
 @router.post("/qc", response_model=RelevanceResponse, summary="Score query-category pairs")
 async def score_qc(body: QCRequest, request: Request, scoring: ScoringDep):
-    return await scoring.score(Task.QC, body, disconnected=_disconnected(request))
+    return await scoring.score(Task.QC, body, disconnected=lambda: _disconnected(request))
 
 
 @router.post("/qi", response_model=RelevanceResponse, summary="Score query-item pairs")
 async def score_qi(body: QIRequest, request: Request, scoring: ScoringDep):
-    return await scoring.score(Task.QI, body, disconnected=_disconnected(request))
+    return await scoring.score(Task.QI, body, disconnected=lambda: _disconnected(request))
 
 
 @router.post("/{task}", include_in_schema=False)
