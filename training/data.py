@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import logging
 import math
@@ -186,8 +187,17 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}: not UTF-8 text (invalid byte at line {line}, offset {exc.start})") from exc
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines split on \\n only: str.splitlines() would also split on U+2028, NEL and friends, which
+    JSON allows raw inside strings (json.dumps(ensure_ascii=False) writes them)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
 def _iter_jsonl(text: str) -> Iterator[_Raw]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -203,7 +213,7 @@ def _iter_jsonl(text: str) -> Iterator[_Raw]:
 
 def _iter_csv(text: str) -> tuple[list[str], Iterator[_Raw]]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    reader = csv.reader(text.splitlines(keepends=True))
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
@@ -385,6 +395,8 @@ def load_examples(
         default_task = _required_columns(header, task=task, require_labels=require_labels, path=path)
         raws_list = list(raws)
     else:
+        if text.lstrip().startswith("["):
+            raise DataError(f"{path}: the file is one JSON array; expected JSON lines (one object per line)")
         raws_list = list(_iter_jsonl(text))
         first = next((r.row for r in raws_list if r.row is not None), None)
         default_task = task

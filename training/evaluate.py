@@ -24,7 +24,7 @@ import numpy as np
 
 from models import Task, TaskMetrics
 from models.store import atomic_directory
-from training.data import DataError, atomic_write_text, parse_label, parse_task
+from training.data import DataError, atomic_write_text, parse_label, parse_task, split_lines
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def read_predictions(path: str | Path) -> list[Prediction]:
     errors: list[str] = []
     n_errors = 0
     seen: dict[tuple[Task, str], int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for number, line in enumerate(split_lines(path.read_text(encoding="utf-8-sig")), start=1):
         if not line.strip():
             continue
         try:

@@ -247,3 +247,26 @@ def test_shared_confluentia_csv() -> None:
     assert report.rows_kept + report.duplicates_dropped == 21311
     assert report.conflicts == 0
     assert len({e.id for e in examples}) == len(examples)
+
+
+def test_unicode_line_separators_inside_fields_do_not_split_rows(tmp_path: Path) -> None:
+    query = "bolsa\u2028de couro\x85 ñ"  # U+2028 and NEL are legal inside JSON strings and CSV fields
+    rows = [{**QC_ROWS[0], "origin_query": query}, QC_ROWS[1]]
+    examples, _ = load_examples(write_jsonl(tmp_path / "d.jsonl", rows))
+    assert [e.query for e in examples] == [query, "무선 이어폰"]
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text(
+        f"language,origin_query,category_path,label\r\npt,{query},a,1\r\nko,무선,b,0\r\n", encoding="utf-8"
+    )
+    examples, _ = load_examples(csv_path)
+    assert [(e.id, e.query) for e in examples] == [("d-2", query), ("d-3", "무선")]
+    write_examples(tmp_path / "out.jsonl", examples)
+    again, _ = load_examples(tmp_path / "out.jsonl")
+    assert fingerprint(again) == fingerprint(examples)
+
+
+def test_json_array_file_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(QC_ROWS), encoding="utf-8")
+    with pytest.raises(DataError, match="one JSON array; expected JSON lines"):
+        load_examples(path)
