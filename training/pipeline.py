@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models import ModelStore, Task
+from models import ModelStore, Task, TaskMetrics
 from training.finetune import TrainConfig
 
 if TYPE_CHECKING:
@@ -318,35 +318,50 @@ def cross_validate(
     return outcome
 
 
-def evaluate_oof(config: RunConfig, examples: list[Example], scores: np.ndarray) -> tuple[dict, dict]:
-    """Per task: the F1-maximising threshold on OOF scores and the metrics at it; OOF predictions + report."""
-    from training.evaluate import compute_metrics, tune_threshold
-    from training.predict import score_rows, write_jsonl
+@dataclass
+class OOFEvaluation:
+    thresholds: dict[Task, float]  # F1-maximising threshold per task, tuned on OOF scores
+    metrics: dict[Task, TaskMetrics]  # at that threshold
+    results: dict[Task, Any]  # training.evaluate.TaskResult per task, for the report
+    predictions: list[Any]  # training.evaluate.Prediction per example
 
-    thresholds, metrics = {}, {}
+
+def evaluate_oof(config: RunConfig, examples: list[Example], scores: np.ndarray) -> OOFEvaluation:
+    """Per task: the F1-maximising threshold on out-of-fold scores and the metrics at it."""
+    from training.evaluate import Prediction, TaskResult, compute_metrics, tune_threshold
+
+    out = OOFEvaluation(thresholds={}, metrics={}, results={}, predictions=[])
     for task in config.tasks:
         idx = [i for i, e in enumerate(examples) if e.task is task]
-        labels = np.array([examples[i].label for i in idx])
-        task_scores = scores[idx]
+        labels = [int(examples[i].label) for i in idx]  # type: ignore[arg-type]
+        task_scores = [float(scores[i]) for i in idx]
+        languages = [examples[i].language for i in idx]
         threshold = float(tune_threshold(labels, task_scores))
-        thresholds[task] = threshold
-        metrics[task] = compute_metrics(
-            labels=labels,
-            scores=task_scores,
-            languages=[examples[i].language for i in idx],
-            threshold=threshold,
+        out.thresholds[task] = threshold
+        out.metrics[task] = compute_metrics(
+            labels=labels, scores=task_scores, languages=languages, threshold=threshold
         )
-        log.info("%s OOF: threshold %.3f, F1 %.4f", task.value, threshold, metrics[task].f1)
-    write_jsonl(config.report_dir / "oof_predictions.jsonl", score_rows(examples, scores))
-    return thresholds, metrics
+        out.results[task] = TaskResult(labels, task_scores, languages, threshold, tuned_from_oof=True)
+        log.info("%s OOF: threshold %.3f, F1 %.4f", task.value, threshold, out.metrics[task].f1)
+    out.predictions = [
+        Prediction(id=e.id, task=e.task, language=e.language, score=float(s), label=e.label)
+        for e, s in zip(examples, scores, strict=True)
+    ]
+    return out
 
 
-def write_run_report(config: RunConfig, metrics: dict, cv: CVOutcome | None, extra: dict[str, Any]) -> None:
-    try:
-        from training.evaluate import write_report
-    except ImportError:
-        log.warning("training.evaluate.write_report is not available; writing run.json only")
-        write_report = None
+def write_run_report(
+    config: RunConfig,
+    evaluation: OOFEvaluation | None,
+    cv: CVOutcome | None,
+    extra: dict[str, Any],
+    *,
+    report: bool = True,
+) -> None:
+    """`report.md` + plots (training.evaluate) and the OOF predictions (when `report`), and `run.json`."""
+    from training.data import atomic_write_text
+    from training.evaluate import write_predictions, write_report
+
     method = "full fine-tuning" if config.train.full_finetune else f"LoRA r={config.train.lora.r}"
     translation = config.translation if isinstance(config.translation, str) else "model"
     lines = [
@@ -358,25 +373,19 @@ def write_run_report(config: RunConfig, metrics: dict, cv: CVOutcome | None, ext
         lines.append(
             f"Fold {f.fold}: best step {f.best_step} of {f.total_steps}, eval F1 history {f.history}"
         )
-    notes = "\n".join(lines)
-    config.report_dir.mkdir(parents=True, exist_ok=True)
-    if write_report is not None and metrics:
-        write_report(
-            config.report_dir, title=f"{config.name}: out-of-fold evaluation", results=metrics, notes=notes
-        )
-    (config.report_dir / "run.json").write_text(
-        json.dumps(
-            {
-                "config": config.model_dump(mode="json"),
-                "metrics": {t.value: m.model_dump() for t, m in metrics.items()},
-                **extra,
-            },
-            indent=2,
-            default=str,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    if evaluation is not None and report:
+        # write_report replaces report_dir as a whole, so it goes first.
+        title = f"{config.name}: out-of-fold evaluation"
+        write_report(config.report_dir, title=title, results=evaluation.results, notes="\n".join(lines))
+        write_predictions(config.report_dir / "oof_predictions.jsonl", evaluation.predictions)
+    doc = {
+        "config": config.model_dump(mode="json"),
+        "thresholds": {t.value: v for t, v in (evaluation.thresholds if evaluation else {}).items()},
+        "metrics": {t.value: m.model_dump() for t, m in (evaluation.metrics if evaluation else {}).items()},
+        "folds": [f.__dict__ for f in cv.folds] if cv else [],
+        **extra,
+    }
+    atomic_write_text(config.report_dir / "run.json", json.dumps(doc, indent=2, default=str) + "\n")
 
 
 def final_steps(config: RunConfig, cv: CVOutcome, n_all: int) -> int:
@@ -427,13 +436,15 @@ def run(config: RunConfig) -> Path:
         "pretrain_data": str(config.pretrain_data) if config.pretrain_data else None,
         "final": config.final,
     }
-    thresholds: dict = {}
-    metrics: dict = {}
-    cv = None
+    thresholds: dict[Task, float] = {}
+    metrics: dict[Task, TaskMetrics] = {}
+    cv = evaluation = None
     if config.cv.enabled:
         folds = assign_folds(config, examples)
         cv = cross_validate(config, examples, folds, init_from)
-        thresholds, metrics = evaluate_oof(config, examples, cv.scores)
+        evaluation = evaluate_oof(config, examples, cv.scores)
+        thresholds, metrics = evaluation.thresholds, evaluation.metrics
+        write_run_report(config, evaluation, cv, {"published": None, **info})
         info["cv"] = {
             "folds": config.cv.folds,
             "seed": config.cv.seed,
@@ -456,7 +467,9 @@ def run(config: RunConfig) -> Path:
             )
             for f in cv.folds
         ]
-        write_run_report(config, metrics, cv, {"published": [str(p) for p in published]})
+        write_run_report(
+            config, evaluation, cv, {"published": [str(p) for p in published], **info}, report=False
+        )
         return published[0]
     steps = final_steps(config, cv, len(examples)) if cv is not None else None
     final = train_final(config, examples, steps, init_from)
@@ -471,7 +484,7 @@ def run(config: RunConfig) -> Path:
         training_info=info,
         check_examples=check,
     )
-    write_run_report(config, metrics, cv, {"published": str(path)})
+    write_run_report(config, evaluation, cv, {"published": str(path), **info}, report=False)
     return path
 
 

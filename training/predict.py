@@ -13,14 +13,11 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from models import Checkpoint, PairEncoder, Task, open_checkpoint
-
-if TYPE_CHECKING:
-    from training.data import Example
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +55,6 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     from training.data import atomic_write_text
 
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
-def score_rows(examples: Sequence[Example], scores: np.ndarray) -> list[dict]:
-    """Rows of `training.evaluate`'s predictions JSONL: id, task, language, label (when known), score."""
-    rows = []
-    for ex, score in zip(examples, scores, strict=True):
-        row = {"id": ex.id, "task": ex.task.value, "language": ex.language, "score": float(score)}
-        if ex.label is not None:
-            row["label"] = ex.label
-        rows.append(row)
-    return rows
 
 
 def predict(
@@ -142,7 +128,15 @@ def predict(
         )
     write_jsonl(Path(out), rows)
     if scores_out is not None:
-        write_jsonl(Path(scores_out), score_rows(examples, scores))
+        from training.evaluate import Prediction, write_predictions
+
+        write_predictions(
+            scores_out,
+            [
+                Prediction(id=e.id, task=e.task, language=e.language, score=float(s), label=e.label)
+                for e, s in zip(examples, scores, strict=True)
+            ],
+        )
     log.info("wrote %d predictions to %s", len(rows), out)
     return scores
 
