@@ -100,9 +100,10 @@ def tiny_qwen3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
     from transformers import Qwen3Config
 
     tokenizer = bpe_tokenizer()
+    # head_dim 32: the smallest head size vLLM's CPU attention kernels accept (the vLLM tests serve these).
     config = Qwen3Config(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=512,
         num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False,
     )
@@ -115,9 +116,10 @@ def tiny_gemma3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
     from transformers import Gemma3TextConfig
 
     tokenizer = bpe_tokenizer()
+    # head_dim 32: the smallest head size vLLM's CPU attention kernels accept (the vLLM tests serve these).
     config = Gemma3TextConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=32, max_position_embeddings=512,
         sliding_window=64, num_labels=num_labels, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
