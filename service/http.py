@@ -53,9 +53,9 @@ def _metrics_of(request: Request) -> Metrics | None:
 
 def _param(loc: tuple[Any, ...]) -> str:
     out = ""
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]  # where the value came from, not part of its name
     for part in loc:
-        if part in ("body", "query", "path", "header"):
-            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 

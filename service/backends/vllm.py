@@ -1,0 +1,160 @@
+"""The vLLM backend: vLLM's pooling runner (classify) behind the same contract as the torch backend.
+
+Token ids come from `models.PairEncoder`, exactly as for torch, and go in as `TokensPrompt`s, so vLLM never
+tokenizes or truncates anything itself. Each pair is its own engine request: vLLM's continuous batching
+packs them with every other in-flight request (no padding), so a batch from the service's micro-batcher is
+just a convenient unit of submission. The engine returns raw logits (`use_activation=False`) and the card's
+`num_labels` maps them to probabilities through `models.logits_to_scores`, the formula torch uses; vLLM's
+own activation would follow the config's `problem_type` instead, which need not match the card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from models import Checkpoint, EncodedPair, PairEncoder, logits_to_scores
+from service.backends.base import BackendError, BackendLimits
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# vLLM's CPU build reserves this much KV cache unless told otherwise; a classifier needs one prefill per
+# request and no decode, so 1 GiB holds thousands of in-flight pairs at max_length 512.
+DEFAULT_CPU_KVCACHE_GIB = 1
+_request_ids = itertools.count()
+
+
+class VllmMetrics:
+    """A Prometheus collector exposing the `vllm:` families vLLM registers in the process-wide registry.
+
+    vLLM's stat logger writes to `prometheus_client.REGISTRY`; the service renders its own registry, so this
+    forwards just vLLM's families (not the global process/GC collectors) to the service's `/metrics`.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client import REGISTRY
+
+        for family in REGISTRY.collect():
+            if family.name.startswith("vllm:"):
+                yield family
+
+
+class VllmBackend:
+    name = "vllm"
+
+    def __init__(
+        self, *, checkpoint: Checkpoint, engine: AsyncLLM, encoder: PairEncoder, limits: BackendLimits
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.encoder = encoder
+        self.engine = engine
+        self._limits = limits
+        self._num_labels = checkpoint.card.num_labels
+        self._closed = False
+        self._metrics = VllmMetrics()
+
+    @property
+    def limits(self) -> BackendLimits:
+        return self._limits
+
+    async def score(self, batch: Sequence[EncodedPair]) -> list[float]:
+        if self._closed:
+            raise BackendError("backend is closed")
+        if self.engine.errored:
+            raise BackendError("the vLLM engine is dead")
+        if not batch:
+            return []
+        try:
+            logits = await asyncio.gather(*(self._logits(pair) for pair in batch))
+        except BackendError:
+            raise
+        except Exception as exc:
+            from vllm.v1.engine.exceptions import EngineDeadError
+
+            if isinstance(exc, EngineDeadError) or self.engine.errored:
+                raise BackendError("the vLLM engine is dead") from exc
+            raise BackendError(f"vLLM request failed: {exc!r}") from exc
+        return logits_to_scores(np.asarray(logits), self._num_labels).tolist()
+
+    async def _logits(self, pair: EncodedPair) -> list[float]:
+        from vllm import PoolingParams, TokensPrompt
+
+        request_id = f"relevance-{next(_request_ids)}"
+        final = None
+        async for output in self.engine.encode(
+            TokensPrompt(prompt_token_ids=pair.input_ids),
+            PoolingParams(task="classify", use_activation=False),
+            request_id=request_id,
+        ):
+            final = output
+        if final is None or not final.finished:
+            raise BackendError(f"vLLM returned no result for request {request_id}")
+        if final.error is not None:
+            raise BackendError(f"vLLM rejected request {request_id}: {final.error.message}")
+        return final.outputs.data.float().tolist()
+
+    async def healthy(self) -> bool:
+        return not self._closed and not self.engine.errored
+
+    def metrics_registries(self) -> list[VllmMetrics]:
+        """Extra collectors for the service's `/metrics` (vLLM's own `vllm:` metrics)."""
+        return [self._metrics]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # shutdown() joins the engine process (seconds); keep the event loop serving meanwhile.
+        await asyncio.to_thread(self.engine.shutdown)
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """Engine arguments from `settings.backend_options` plus defaults that suit a classifier."""
+    options: dict[str, Any] = {"disable_log_stats": False, "enable_log_requests": False}
+    if "VLLM_CPU_KVCACHE_SPACE" not in os.environ and _is_cpu_build():
+        options["kv_cache_memory_bytes"] = DEFAULT_CPU_KVCACHE_GIB << 30
+    options.update(settings.backend_options)
+    return options
+
+
+def _is_cpu_build() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
+
+
+async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBackend:
+    """Start an AsyncLLM engine for `checkpoint` (tens of seconds; the event loop stays free meanwhile)."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    from models.loading import load_tokenizer
+    from models.vllm_engine import engine_kwargs
+
+    card = checkpoint.card
+    args = AsyncEngineArgs(**engine_kwargs(checkpoint, dtype=settings.dtype, **engine_options(settings)))
+    tokenizer = await asyncio.to_thread(load_tokenizer, checkpoint)
+    encoder = PairEncoder(tokenizer, card.input)
+    log.info("starting vLLM engine", extra={"model": card.name, "dtype": args.dtype})
+    try:
+        engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+    except Exception as exc:
+        raise BackendError(f"vLLM engine failed to start for {card.name}: {exc}") from exc
+    limits = BackendLimits(
+        max_batch_pairs=settings.batch_max_pairs,
+        max_batch_tokens=max(settings.batch_max_tokens, card.input.max_length),
+        max_model_len=card.input.max_length,
+    )
+    return VllmBackend(checkpoint=checkpoint, engine=engine, encoder=encoder, limits=limits)
