@@ -119,6 +119,20 @@ class DataReport:
             )
         return "\n".join(parts)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as plain JSON (for run records and model cards)."""
+        return {
+            "path": self.path,
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "dropped": dict(self.dropped),
+            "duplicates_dropped": self.duplicates_dropped,
+            "conflicts": self.conflicts,
+            "by_task": dict(self.by_task),
+            "by_language": dict(self.by_language),
+            "by_label": dict(self.by_label),
+        }
+
     def summary(self) -> str:
         out = [
             f"{self.path} ({self.format}): {self.rows_read} rows read, {self.rows_kept} kept",

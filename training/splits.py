@@ -82,6 +82,12 @@ def make_folds(examples: Sequence[Example], *, n_folds: int = 5, seed: int = 42)
             for fold, (_, test) in enumerate(splitter.split(index, strata, groups)):
                 for j in test:
                     folds[index[j]] = fold
+        sizes = Counter(folds[i] for i in index)
+        empty = [f for f in range(n_folds) if not sizes[f]]
+        if empty:
+            raise ValueError(
+                f"{task.value}: folds {empty} came out empty ({n_groups} groups); use fewer folds"
+            )
     assert all(f >= 0 for f in folds)
     return folds
 

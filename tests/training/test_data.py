@@ -179,6 +179,8 @@ def test_duplicates_dropped_and_conflicts_reported(tmp_path: Path) -> None:
     (c,) = report.conflict_examples
     assert c.query == "무선 이어폰" and c.lines_by_label == {1: [2], 0: [6]}
     assert "conflicting labels (kept): 1" in report.summary()
+    counts = json.loads(json.dumps(report.to_dict()))
+    assert counts["rows_read"] == 7 and counts["rows_kept"] == 5 and counts["duplicates_dropped"] == 2
 
 
 def test_duplicate_ids_with_different_content_are_errors(tmp_path: Path) -> None:
