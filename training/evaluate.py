@@ -275,9 +275,8 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def _plots(out: Path, task: Task, result: TaskResult, metrics: TaskMetrics) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # Figures on an explicit Agg canvas: no pyplot global state, no switching a caller's backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from sklearn.metrics import precision_recall_curve
 
@@ -287,6 +286,7 @@ def _plots(out: Path, task: Task, result: TaskResult, metrics: TaskMetrics) -> d
 
     # PR curve, the chosen operating point marked.
     fig = Figure(figsize=(5, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     if y.sum() > 0:
         precision, recall, _ = precision_recall_curve(y, s)
@@ -302,9 +302,15 @@ def _plots(out: Path, task: Task, result: TaskResult, metrics: TaskMetrics) -> d
     fig.savefig(out / names["pr"], dpi=110)
 
     # F1 per language against the all-positive baseline.
-    detail = extra.get("by_language_detail", {})
+    overall = {
+        "n": extra["n"],
+        "f1": metrics.f1,
+        "baseline_all_positive_f1": extra["baseline_all_positive_f1"],
+    }
+    detail = {"all": overall, **extra.get("by_language_detail", {})}
     langs = list(detail)
     fig = Figure(figsize=(max(5, 0.6 * len(langs) + 2), 4), layout="constrained")
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     x = np.arange(len(langs))
     ax.bar(x - 0.2, [detail[lang]["f1"] for lang in langs], width=0.4, label="model F1")
@@ -318,6 +324,7 @@ def _plots(out: Path, task: Task, result: TaskResult, metrics: TaskMetrics) -> d
 
     # Score distributions per label.
     fig = Figure(figsize=(5, 4), layout="constrained")
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     bins = np.linspace(0, 1, 41)
     for label, colour in ((0, "C0"), (1, "C1")):
