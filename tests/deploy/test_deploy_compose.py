@@ -1,0 +1,158 @@
+"""docker-compose.yml validated by docker-compose itself, and the Dockerfiles / .dockerignore checked for
+what the deployment promises: non-root, health-checked on readiness, read-only models, no secrets."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from deploy_promql import REPO
+
+from service.settings import Settings
+
+COMPOSE = REPO / "docker-compose.yml"
+DOCKERFILES = {"cpu": REPO / "docker" / "Dockerfile.cpu", "gpu": REPO / "docker" / "Dockerfile.gpu"}
+
+
+def _compose(
+    docker_compose: str, *args: str, password: str | None = "test-only"
+) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAFANA_", "RELEVANCE_", "COMPOSE_"))}
+    if password is not None:
+        env["GRAFANA_ADMIN_PASSWORD"] = password
+    return subprocess.run(
+        [docker_compose, "-f", str(COMPOSE), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=REPO,
+    )
+
+
+@pytest.mark.parametrize("profiles", [(), ("gpu",), ("gpu", "lb")], ids=["default", "gpu", "gpu+lb"])
+def test_compose_config_is_valid(docker_compose: str, profiles: tuple[str, ...]) -> None:
+    flags = [arg for p in profiles for arg in ("--profile", p)]
+    proc = _compose(docker_compose, *flags, "config", "-q")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_compose_profiles_select_services(docker_compose: str) -> None:
+    # docker-compose 1.29 prints every service with its `profiles`; a service without one always starts.
+    services = yaml.safe_load(_compose(docker_compose, "config").stdout)["services"]
+
+    def started(*profiles: str) -> set[str]:
+        return {n for n, s in services.items() if not s.get("profiles") or set(s["profiles"]) & set(profiles)}
+
+    assert started() == {"scorer", "prometheus", "grafana"}
+    assert started("gpu") == {"scorer", "scorer-gpu", "prometheus", "grafana"}
+    assert started("lb") == {"scorer", "lb", "prometheus", "grafana"}
+
+
+def test_grafana_password_has_no_default(docker_compose: str) -> None:
+    proc = _compose(docker_compose, "config", "-q", password=None)
+    assert proc.returncode != 0 and "GRAFANA_ADMIN_PASSWORD" in proc.stderr, proc.stderr
+
+
+def test_compose_wiring(docker_compose: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = _compose(docker_compose, "--profile", "gpu", "--profile", "lb", "config")
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    for name in ("scorer", "scorer-gpu"):
+        svc = services[name]
+        assert _mounts(svc)["/models"] == ("models", "ro"), f"{name}: mount the models volume read-only"
+        assert svc["environment"]["RELEVANCE_MODELS_DIR"] == "/models"
+        assert "replicas" in svc["deploy"], f"{name}: scale-out goes through deploy.replicas"
+        # Every RELEVANCE_* variable compose sets is a real setting (a typo would be silently ignored).
+        fields = {f"RELEVANCE_{n.upper()}" for n in Settings.model_fields}
+        unknown = {k for k in svc["environment"] if k.startswith("RELEVANCE_")} - fields
+        assert not unknown, f"{name}: unknown settings {unknown}"
+        # The environment compose sets must parse as Settings, read the way the container reads it.
+        with monkeypatch.context() as env:
+            for key in [k for k in os.environ if k.startswith("RELEVANCE_")]:
+                env.delenv(key)
+            for key, value in svc["environment"].items():
+                env.setenv(key, str(value))
+            settings = Settings(_env_file=None)
+        assert settings.models_dir == Path("/models") and not settings.api_keys
+    assert services["scorer"]["environment"]["RELEVANCE_BACKEND"] == "torch"
+    gpu = services["scorer-gpu"]
+    assert gpu["environment"]["RELEVANCE_BACKEND"] == "vllm"
+    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["capabilities"] == ["gpu"]
+    # Prometheus and the load balancer discover every replica by the DNS name `scorer`.
+    assert "scorer" in gpu["networks"]["default"]["aliases"]
+    prom = _mounts(services["prometheus"])
+    assert prom["/etc/prometheus/prometheus.yml"] == (str(REPO / "docker/prometheus/prometheus.yml"), "ro")
+    assert prom["/etc/prometheus/rules"] == (str(REPO / "docker/prometheus/rules"), "ro")
+    grafana = services["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "test-only"
+    mounts = _mounts(grafana)
+    assert mounts["/etc/grafana/provisioning"] == (str(REPO / "docker/grafana/provisioning"), "ro")
+    assert mounts["/var/lib/grafana/dashboards"] == (str(REPO / "docker/grafana/dashboards"), "ro")
+    assert _mounts(services["lb"])["/etc/nginx/nginx.conf"][0] == str(REPO / "docker/nginx/nginx.conf")
+
+
+def _mounts(service: dict) -> dict[str, tuple[str, str]]:
+    """target -> (source, mode) of a service's volumes as `docker-compose config` prints them."""
+    out = {}
+    for volume in service["volumes"]:
+        source, target, mode = [*volume.split(":"), "rw"][:3]
+        out[target] = (source, mode)
+    return out
+
+
+def _instructions(path: Path) -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", path.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(DOCKERFILES))
+def test_dockerfile(kind: str) -> None:
+    steps = _instructions(DOCKERFILES[kind])
+    froms = [rest for word, rest in steps if word == "FROM"]
+    args = dict(re.findall(r"^(\w+)=(\S+)", "\n".join(r for w, r in steps if w == "ARG"), re.M))
+    for image in froms:
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], image.split()[0])
+        pinned = re.search(r":[\w.-]*\d[\w.-]*$", image) and "latest" not in image
+        assert pinned, f"unpinned base image {image}"
+    users = [rest for word, rest in steps if word == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the service must not run as root"
+    (health,) = [rest for word, rest in steps if word == "HEALTHCHECK"]
+    assert "/health/ready" in health
+    entry = " ".join(rest for word, rest in steps if word in ("ENTRYPOINT", "CMD"))
+    assert '"-m", "service"' in entry and '"0.0.0.0"' in entry and '"8000"' in entry
+    env = " ".join(rest for word, rest in steps if word in ("ENV", "ARG"))
+    assert "RELEVANCE_MODELS_DIR=/models" in env
+    assert not re.search(r"(KEY|TOKEN|SECRET|PASSWORD)\w*=", env, re.I), "no secrets in build args or env"
+    # Every COPY source exists and survives .dockerignore.
+    for word, rest in steps:
+        if word == "COPY" and "--from" not in rest:
+            *sources, _dest = rest.split()
+            for source in sources:
+                assert list(REPO.glob(source)), f"COPY {source}: nothing in the repository matches"
+
+
+def test_dockerfile_cpu_uses_cpu_torch() -> None:
+    text = DOCKERFILES["cpu"].read_text()
+    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
+    assert "python:3.11-slim" in text
+
+
+def test_dockerignore_keeps_context_small_and_secret_free() -> None:
+    rules = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()]
+    rules = [r for r in rules if r and not r.startswith("#")]
+    assert rules[0] == "*", "deny by default: only what the images need is sent"
+    allowed = {r[1:] for r in rules if r.startswith("!")}
+    assert allowed == {"pyproject.toml", "README.md", "models/*.py", "service/"}
+    assert any(".env" in r for r in rules)
