@@ -1,0 +1,149 @@
+"""`run --config`: the whole pipeline end to end on tiny BERT, resumable, with a validated checkpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+from toydata import toy_examples
+
+from models import Task, open_checkpoint
+from training.data import write_examples
+from training.evaluate import read_predictions
+from training.pipeline import load_run_config, run
+
+
+def write_config(path, **fields):
+    path.write_text(yaml.safe_dump(fields, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def data_files(tmp_path):
+    files = {}
+    for task in (Task.QC, Task.QI):
+        files[task.value] = str(tmp_path / f"{task.value}.jsonl")
+        write_examples(files[task.value], toy_examples(task, n=48))
+    return files
+
+
+def train_fields(base, **overrides):
+    return {
+        "base_model": str(base),
+        "max_length": 48,
+        "learning_rate": 3e-3,
+        "batch_size": 8,
+        "max_steps": 6,
+        "eval_steps": 3,
+        "lora": {"r": 4, "alpha": 8},
+        **overrides,
+    }
+
+
+@pytest.mark.slow
+def test_joint_run_end_to_end_and_resume(tiny_base, data_files, tmp_path, caplog):
+    config_path = write_config(
+        tmp_path / "run.yaml",
+        name="joint-tiny",
+        tasks=["qc", "qi"],
+        data=data_files,
+        translation="column",
+        cv={"folds": 2, "seed": 1},
+        train=train_fields(tiny_base("bert")),
+        models_dir=str(tmp_path / "models"),
+        work_dir=str(tmp_path / "work"),
+    )
+    config = load_run_config(config_path)
+    assert config.train.tasks == [Task.QC, Task.QI] and config.train.uses_translation
+    path = run(config)
+
+    ckpt = open_checkpoint(path)
+    card = ckpt.card
+    assert path == tmp_path / "models" / "joint-tiny" and card.tasks == [Task.QC, Task.QI]
+    assert set(card.thresholds) == {Task.QC, Task.QI} and all(0 <= t <= 1 for t in card.thresholds.values())
+    assert set(card.metrics) == {Task.QC, Task.QI} and all(m.f1 is not None for m in card.metrics.values())
+    assert card.input.uses_translation and card.input.task_prefix
+    info = card.training
+    assert (
+        len(info["data_fingerprint"]) == 64
+        and info["cv"]["folds"] == 2
+        and len(info["cv"]["best_steps"]) == 2
+    )
+    # The final model ran the CV-chosen steps scaled to all the data.
+    best, sizes = info["cv"]["best_steps"], info["cv"]["fold_sizes"]
+    n_all = info["examples"]  # after the reader dropped the toy set's exact duplicates
+    assert info["final_steps"] == max(1, round(sum(best) / 2 * n_all / (sum(sizes) / 2)))
+
+    report = tmp_path / "work" / "report"
+    assert (report / "report.md").is_file() and (report / "run.json").is_file()
+    oof = read_predictions(report / "oof_predictions.jsonl")
+    assert len(oof) == n_all and {p.task for p in oof} == {Task.QC, Task.QI}
+    assert json.loads((report / "run.json").read_text())["published"] == str(path)
+    assert (tmp_path / "work" / "folds.json").is_file()
+
+    # A rerun reuses the folds and the finished folds, and republishes the same model.
+    with caplog.at_level(logging.INFO, logger="training.pipeline"):
+        again = run(load_run_config(config_path))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("reusing folds" in m for m in messages)
+    assert sum("already trained" in m for m in messages) == 2
+    assert open_checkpoint(again).card.thresholds == card.thresholds
+
+
+@pytest.mark.slow
+def test_cross_task_pretraining_with_fold_average(tiny_base, data_files, tmp_path):
+    config = load_run_config(
+        write_config(
+            tmp_path / "run.yaml",
+            name="qc-tiny",
+            tasks=["qc"],
+            data={"qc": data_files["qc"]},
+            pretrain_data=data_files["qi"],
+            pretrain_overrides={"max_steps": 4},
+            cv={"folds": 2},
+            final="fold_average",
+            train=train_fields(tiny_base("bert"), max_steps=3),
+            models_dir=str(tmp_path / "models"),
+            work_dir=str(tmp_path / "work"),
+        )
+    )
+    path = run(config)
+    assert path.name == "qc-tiny-fold0"
+    for k in (0, 1):
+        card = open_checkpoint(tmp_path / "models" / f"qc-tiny-fold{k}", task=Task.QC).card
+        assert card.training["fold"] == k and card.training["pretrain_data"] == data_files["qi"]
+        assert card.training["init_from"] == str(tmp_path / "work" / "pretrain" / "merged")
+        assert set(card.thresholds) == {Task.QC}
+    assert not (tmp_path / "models" / "qc-tiny").exists()
+
+
+def test_bad_configs_fail_with_clear_messages(tmp_path, data_files):
+    from training.cli import main
+
+    good = {"name": "x", "tasks": ["qc"], "data": {"qc": data_files["qc"]}, "train": {"base_model": "minilm"}}
+    ok = load_run_config(write_config(tmp_path / "ok.yaml", **good))
+    assert ok.work_dir == Path("runs/x") and ok.report_dir == Path("runs/x/report") and ok.final == "retrain"
+    cases = {
+        "typo": (
+            {**good, "train": {"base_model": "minilm", "lerning_rate": 1}},
+            r"train\.lerning_rate: unknown key",
+        ),
+        "top-level typo": ({**good, "fianl": "retrain"}, r"fianl: unknown key"),
+        "missing data": ({**good, "tasks": ["qc", "qi"]}, r"no file for task\(s\) \['qi'\]"),
+        "contradiction": (
+            {**good, "train": {"base_model": "m", "tasks": ["qi"]}},
+            r"train\.tasks .* contradicts",
+        ),
+        "bad final": ({**good, "final": "fold_average", "cv": {"enabled": False}}, "fold_average needs cv"),
+    }
+    for label, (fields, message) in cases.items():
+        with pytest.raises(ValueError, match=message):
+            load_run_config(write_config(tmp_path / f"{label}.yaml", **fields))
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ValueError, match="must be a mapping"):
+        load_run_config(tmp_path / "list.yaml")
+    assert main(["run", "--config", str(tmp_path / "typo.yaml")]) == 2
+    assert main(["run", "--config", str(tmp_path / "absent.yaml")]) == 2
