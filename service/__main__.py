@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Any, get_args
 
@@ -48,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"error: invalid settings: {problems}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
     try:  # fail fast on a missing or broken checkpoint instead of serving 503 forever
         plan_checkpoints(
             ModelRefs(model=settings.model, qc_model=settings.qc_model, qi_model=settings.qi_model),
@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level)
+    # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish in-flight requests, lifespan shutdown)
+    # and then re-raises the signal with the handlers it found installed; no-op handlers make that
+    # final re-raise a clean exit 0 instead of death by signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

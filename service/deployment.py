@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import Checkpoint, CheckpointError, ModelStore, PairInput, Task, open_checkpoint
+from models import CARD_FILENAME, Checkpoint, CheckpointError, ModelStore, PairInput, Task, open_checkpoint
 from service.backends import Backend, BackendFactory
 from service.errors import ApiError, ErrorType
 from service.metrics import Metrics
@@ -59,7 +59,7 @@ def plan_checkpoints(
         by_path = {ck.path.resolve(): ck for ck in plan.values()}
         return {task: by_path[ck.path.resolve()] for task, ck in plan.items()}
     valid = [e for e in store.list() if e.checkpoint is not None]
-    valid.sort(key=lambda e: (e.path / "relevance.json").stat().st_mtime, reverse=True)
+    valid.sort(key=_arrival_time, reverse=True)
     for task in Task:
         newest = next((e.checkpoint for e in valid if e.checkpoint.serves(task)), None)
         if newest is not None:
@@ -75,6 +75,13 @@ def plan_checkpoints(
         opened = {p: open_checkpoint(p, verify_weights=True) for p in {ck.path for ck in plan.values()}}
         plan = {task: opened[ck.path] for task, ck in plan.items()}
     return plan
+
+
+def _arrival_time(entry) -> float:
+    """When a checkpoint landed in the store: a copy (`cp -a`) keeps old mtimes, but ctime moves on
+    copy and on the atomic rename that publishes a checkpoint."""
+    stats = [entry.path.stat(), (entry.path / CARD_FILENAME).stat()]
+    return max(max(st.st_mtime, st.st_ctime) for st in stats)
 
 
 @dataclass(eq=False)

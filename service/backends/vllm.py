@@ -11,6 +11,7 @@ own activation would follow the config's `problem_type` instead, which need not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -116,8 +117,16 @@ class VllmBackend:
         if self._closed:
             return
         self._closed = True
-        # shutdown() joins the engine process (seconds); keep the event loop serving meanwhile.
-        await asyncio.to_thread(self.engine.shutdown)
+        engine = self.engine
+        # Stop reading outputs first, else the reader reports the engine we are stopping as "dead".
+        handler = engine.output_handler
+        if handler is not None and not handler.done():
+            handler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await handler
+        # shutdown() joins the engine processes (seconds); keep the event loop serving meanwhile.
+        await asyncio.to_thread(engine.shutdown)
+        self.engine = None  # type: ignore[assignment]  # collected now, not during interpreter teardown
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:

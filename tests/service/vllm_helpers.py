@@ -1,0 +1,86 @@
+"""Helpers shared by the vLLM tests: one long-lived event loop, mixed multilingual pairs, checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tiny
+
+from models import CARD_FILENAME, InputSpec, ModelCard, PairInput, Task, weights_sha256
+
+T = TypeVar("T")
+
+# Keeps two engines (backend + offline, or backend + HTTP) inside 24 GiB on the CPU build.
+KVCACHE_BYTES = 256 << 20
+
+
+class LoopThread:
+    """An event loop in a daemon thread that outlives single tests.
+
+    An AsyncLLM binds its output reader to the loop of its first request; per-test loops (pytest-asyncio,
+    anyio) would strand a module-scoped engine on a closed loop, so every call goes through this one.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="vllm-test-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], *, timeout: float = 120.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def decoder_checkpoint(
+    path: Path, *, arch: str, tasks: tuple[Task, ...], num_labels: int, max_length: int = 48, name: str
+) -> Path:
+    """A carded random tiny decoder classifier (`tiny.card_checkpoint` fixes num_labels to 2)."""
+    tiny.BUILDERS[arch](path, num_labels=num_labels)
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    prefixes = {Task.QC: "[qc] ", Task.QI: "[qi] "} if len(tasks) > 1 else {}
+    ModelCard(
+        name=name,
+        tasks=list(tasks),
+        base_model=f"tiny-{arch}",
+        architecture=config.architectures[0],
+        num_labels=num_labels,
+        input=InputSpec(max_length=max_length, task_prefix=prefixes),
+        thresholds=dict.fromkeys(tasks, 0.5),
+        weights_sha256=weights_sha256(path),
+    ).write(path / CARD_FILENAME)
+    return path
+
+
+LONG_PATH = ["home & garden", "kitchen", "cookware", "pots pans knives storage"] * 8
+LONG_TITLE = "Damen Handtasche Laufschuhe Handyhülle Kopfhörer borsa donna scarpe da corsa " * 6
+
+
+def mixed_pairs(tasks: tuple[Task, ...]) -> list[PairInput]:
+    """Many languages and scripts, with and without translations, some cut to max_length on either side."""
+    qc = [
+        PairInput(Task.QC, "ドラクエ バッグ", "luggage & bags,women's handbags,waist packs"),
+        PairInput(Task.QC, "bolso de mujer", ["luggage & bags", "women's handbags"], query_en="women's bag"),
+        PairInput(Task.QC, "sac à main femme", "luggage & bags,backpacks"),
+        PairInput(Task.QC, "여성 가방", "beauty health,skincare,face cream"),
+        PairInput(Task.QC, "حقيبة نسائية", "luggage & bags,women's handbags"),
+        PairInput(Task.QC, "damska torebka", LONG_PATH),  # target cut from the left
+        PairInput(Task.QC, "zapatillas running " * 30, "sports outdoors,running shoes"),  # query cut too
+        PairInput(Task.QC, "กระเป๋าผู้หญิง", "luggage & bags"),
+    ]
+    qi = [
+        PairInput(Task.QI, "Laufschuhe", "Damen Laufschuhe atmungsaktiv", query_en="running shoes"),
+        PairInput(Task.QI, "capinha celular", "mobile phones accessories cases covers"),
+        PairInput(Task.QI, "borsa donna", LONG_TITLE),  # title cut from the right
+        PairInput(Task.QI, "イヤホン", "wireless headphones earbuds"),
+    ]
+    return [p for p in qc + qi if p.task in tasks]
