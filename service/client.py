@@ -5,7 +5,8 @@ exponential back-off and jitter, honouring the server's `Retry-After`; every oth
 once as `RelevanceAPIError` carrying the service's error body.
 
     with RelevanceClient("http://127.0.0.1:8000", api_key="...") as client:
-        result = client.score_qc([{"query": "ドラクエ バッグ", "category_path": "luggage & bags,women's handbags"}])
+        pairs = [{"query": "ドラクエ バッグ", "category_path": "luggage & bags,women's handbags"}]
+        result = client.score_qc(pairs)
         [r["score"] for r in result["results"]]
 """
 
@@ -67,11 +68,20 @@ def _headers(api_key: str | None) -> dict[str, str]:
 
 class RelevanceClient:
     def __init__(
-        self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0, max_retries: int = 5,
-        backoff_s: float = 0.1, max_backoff_s: float = 10.0, sleep: Callable[[float], None] = time.sleep,
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_s: float = 0.1,
+        max_backoff_s: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, headers=_headers(api_key), transport=transport)
+        self._http = httpx.Client(
+            base_url=base_url, timeout=timeout, headers=_headers(api_key), transport=transport
+        )
         self._policy = _Policy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
         self._sleep = sleep
 
@@ -126,9 +136,16 @@ class RelevanceClient:
 
 class AsyncRelevanceClient:
     def __init__(
-        self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0, max_retries: int = 5,
-        backoff_s: float = 0.1, max_backoff_s: float = 10.0,
-        sleep: Callable[[float], Any] = asyncio.sleep, transport: httpx.AsyncBaseTransport | None = None,
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_s: float = 0.1,
+        max_backoff_s: float = 10.0,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url, timeout=timeout, headers=_headers(api_key), transport=transport
@@ -163,7 +180,9 @@ class AsyncRelevanceClient:
             return response.json()
         raise AssertionError("unreachable")
 
-    async def score(self, task: str, pairs: Sequence[Mapping[str, Any]], *, threshold: float | None = None) -> dict:
+    async def score(
+        self, task: str, pairs: Sequence[Mapping[str, Any]], *, threshold: float | None = None
+    ) -> dict:
         return await self.request("POST", f"/v1/relevance/{task}", json=_body(pairs, threshold))
 
     async def score_qc(self, pairs: Sequence[Mapping[str, Any]], *, threshold: float | None = None) -> dict:

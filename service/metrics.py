@@ -123,5 +123,6 @@ class Metrics:
 
     def render(self, extra: Iterable[Collector] = ()) -> bytes:
         parts = [generate_latest(self.registry)]
-        parts += [generate_latest(reg) for reg in (*self.extra_registries, *extra)]  # type: ignore[arg-type]
+        unique = {id(reg): reg for reg in (*self.extra_registries, *extra)}  # two tasks may share a backend
+        parts += [generate_latest(reg) for reg in unique.values()]  # type: ignore[arg-type]
         return b"".join(parts)

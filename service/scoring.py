@@ -62,7 +62,11 @@ class ScoringService:
                     )
 
     async def score(
-        self, task: Task, request: QCRequest | QIRequest, *, disconnected: Callable[[], Awaitable[object]] | None = None
+        self,
+        task: Task,
+        request: QCRequest | QIRequest,
+        *,
+        disconnected: Callable[[], Awaitable[object]] | None = None,
     ) -> RelevanceResponse:
         self.check_limits(request.pairs)
         async with self.manager.lease() as deployment:

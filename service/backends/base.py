@@ -40,5 +40,14 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class ExposesMetrics(Protocol):
+    """Optional for a backend: its own Prometheus collectors (e.g. vLLM's `vllm:` families), rendered by
+    the service's `/metrics` after the service's registry. A backend module also exposes
+    `async def load_backend(checkpoint, *, settings) -> Backend`, which `service.backends` calls."""
+
+    def metrics_registries(self) -> Sequence[object]: ...
+
+
 class BackendError(RuntimeError):
     """The runtime failed (engine dead, out of memory); the service answers 503."""

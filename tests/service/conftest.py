@@ -22,7 +22,7 @@ def second_qc_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def joint_server(joint_checkpoint: Path) -> Iterator[str]:
-    """One shared server on the joint checkpoint for read-mostly tests (cache off: every pair hits the model)."""
+    """A shared server on the joint checkpoint for read-only tests (cache off: every pair hits the model)."""
     with running(create_app(make_settings(model=str(joint_checkpoint), cache_size=0))) as url:
         yield url
 

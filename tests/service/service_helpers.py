@@ -1,4 +1,4 @@
-"""Service test helpers: real uvicorn servers on loopback, real tiny checkpoints, a fault-injecting backend."""
+"""Service test helpers: real uvicorn servers on loopback, tiny checkpoints, a fault-injecting backend."""
 
 from __future__ import annotations
 

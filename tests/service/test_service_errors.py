@@ -31,37 +31,106 @@ def _chunks(data: bytes, size: int = 256):
 
 # (method, path, request kwargs, status, error type, param)
 CASES = [
-    ("POST", "/v1/relevance/qc", {"json": {"pairs": [{"query": "x"}]}}, 422, "validation_error",
-     "pairs[0].category_path"),
-    ("POST", "/v1/relevance/qc", {"json": {"pairs": [{**PAIR, "query": "   "}]}}, 422, "validation_error",
-     "pairs[0].query"),
-    ("POST", "/v1/relevance/qc", {"json": {"pairs": [{**PAIR, "category": "x"}]}}, 422, "validation_error",
-     "pairs[0].category"),
-    ("POST", "/v1/relevance/qc", {"json": {"pairs": [{**PAIR, "category_path": []}]}}, 422, "validation_error",
-     "pairs[0].category_path"),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"json": {"pairs": [{"query": "x"}]}},
+        422,
+        "validation_error",
+        "pairs[0].category_path",
+    ),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"json": {"pairs": [{**PAIR, "query": "   "}]}},
+        422,
+        "validation_error",
+        "pairs[0].query",
+    ),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"json": {"pairs": [{**PAIR, "category": "x"}]}},
+        422,
+        "validation_error",
+        "pairs[0].category",
+    ),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"json": {"pairs": [{**PAIR, "category_path": []}]}},
+        422,
+        "validation_error",
+        "pairs[0].category_path",
+    ),
     ("POST", "/v1/relevance/qc", {"json": {"pairs": []}}, 422, "validation_error", "pairs"),
-    ("POST", "/v1/relevance/qc", {"json": {"pairs": [PAIR], "threshold": 1.5}}, 422, "validation_error",
-     "threshold"),
-    ("POST", "/v1/relevance/qc", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422,
-     "validation_error", None),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"json": {"pairs": [PAIR], "threshold": 1.5}},
+        422,
+        "validation_error",
+        "threshold",
+    ),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"content": b"{not json", "headers": {"content-type": "application/json"}},
+        422,
+        "validation_error",
+        None,
+    ),
     ("POST", "/v1/relevance/qc", {"json": {"pairs": [PAIR] * 5}}, 413, "too_many_pairs", "pairs"),
-    ("POST", "/v1/relevance/qc", {"json": {"pairs": [PAIR, {**PAIR, "query": "q" * 51}]}}, 422, "text_too_long",
-     "pairs[1].query"),
-    ("POST", "/v1/relevance/qc", {"json": {"pairs": [{**PAIR, "category_path": ["a" * 30, "b" * 30]}]}}, 422,
-     "text_too_long", "pairs[0].category_path"),
-    ("POST", "/v1/relevance/qc", {"json": {"pairs": [PAIR], "pad": "x" * 3000}}, 413, "body_too_large", "body"),
-    ("POST", "/v1/relevance/qc", {"content": _chunks(b'{"pairs": [' + b" " * 3000 + b"]}")}, 413,
-     "body_too_large", None),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"json": {"pairs": [PAIR, {**PAIR, "query": "q" * 51}]}},
+        422,
+        "text_too_long",
+        "pairs[1].query",
+    ),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"json": {"pairs": [{**PAIR, "category_path": ["a" * 30, "b" * 30]}]}},
+        422,
+        "text_too_long",
+        "pairs[0].category_path",
+    ),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"json": {"pairs": [PAIR], "pad": "x" * 3000}},
+        413,
+        "body_too_large",
+        "body",
+    ),
+    (
+        "POST",
+        "/v1/relevance/qc",
+        {"content": _chunks(b'{"pairs": [' + b" " * 3000 + b"]}")},
+        413,
+        "body_too_large",
+        None,
+    ),
     ("POST", "/v1/relevance/xx", {"json": {"pairs": [PAIR]}}, 404, "unknown_task", "task"),
-    ("POST", "/v1/relevance/qi", {"json": {"pairs": [{"query": "a", "item_title": "b"}]}}, 404, "unknown_task",
-     "task"),
+    (
+        "POST",
+        "/v1/relevance/qi",
+        {"json": {"pairs": [{"query": "a", "item_title": "b"}]}},
+        404,
+        "unknown_task",
+        "task",
+    ),
     ("GET", "/v1/nothing", {}, 404, "not_found", None),
     ("GET", "/v1/relevance/qc", {}, 405, "method_not_allowed", None),
 ]
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status", "type_", "param"), CASES)
-def test_error_paths_share_one_body_and_are_counted(limited_server, method, path, kwargs, status, type_, param):
+def test_error_paths_share_one_body_and_are_counted(
+    limited_server, method, path, kwargs, status, type_, param
+):
     before = scrape(limited_server)
     if "content" in kwargs and not isinstance(kwargs["content"], bytes):
         kwargs = {**kwargs, "content": _chunks(b'{"pairs": [' + b" " * 3000 + b"]}")}  # fresh generator
@@ -71,8 +140,13 @@ def test_error_paths_share_one_body_and_are_counted(limited_server, method, path
         assert error["param"] == param
     after = scrape(limited_server)
     rejected = "relevance_rejected_requests_total"
-    assert metric_value(after, rejected, {"reason": type_}) == metric_value(before, rejected, {"reason": type_}) + 1
-    task = {"/v1/relevance/qc": "qc", "/v1/relevance/qi": "qi", "/v1/relevance/xx": "unknown"}.get(path, "none")
+    assert (
+        metric_value(after, rejected, {"reason": type_})
+        == metric_value(before, rejected, {"reason": type_}) + 1
+    )
+    task = {"/v1/relevance/qc": "qc", "/v1/relevance/qi": "qi", "/v1/relevance/xx": "unknown"}.get(
+        path, "none"
+    )
     requests = "relevance_requests_total"
     labels = {"task": task, "status": str(status)}
     assert metric_value(after, requests, labels) == metric_value(before, requests, labels) + 1
@@ -82,10 +156,16 @@ def test_api_keys(qc_checkpoint) -> None:
     with running(create_app(make_settings(qc_model=str(qc_checkpoint), api_keys="key-one, key-two"))) as url:
         post = f"{url}/v1/relevance/qc"
         assert_error(httpx.post(post, json={"pairs": [PAIR]}), 401, "unauthorized")
-        assert_error(httpx.post(post, json={"pairs": [PAIR]}, headers={"Authorization": "Bearer nope"}), 401,
-                     "unauthorized")
-        assert_error(httpx.post(post, json={"pairs": [PAIR]}, headers={"Authorization": "Basic a2V5LXR3bw=="}),
-                     401, "unauthorized")
+        assert_error(
+            httpx.post(post, json={"pairs": [PAIR]}, headers={"Authorization": "Bearer nope"}),
+            401,
+            "unauthorized",
+        )
+        assert_error(
+            httpx.post(post, json={"pairs": [PAIR]}, headers={"Authorization": "Basic a2V5LXR3bw=="}),
+            401,
+            "unauthorized",
+        )
         ok = httpx.post(post, json={"pairs": [PAIR]}, headers={"Authorization": "Bearer key-two"})
         assert ok.status_code == 200
         assert_error(httpx.get(f"{url}/v1/models"), 401, "unauthorized")
@@ -98,10 +178,16 @@ def test_api_keys(qc_checkpoint) -> None:
 
 
 def test_request_id_is_echoed_or_generated(limited_server) -> None:
-    r = httpx.post(f"{limited_server}/v1/relevance/qc", json={"pairs": [PAIR]}, headers={"X-Request-ID": "req-42"})
+    r = httpx.post(
+        f"{limited_server}/v1/relevance/qc", json={"pairs": [PAIR]}, headers={"X-Request-ID": "req-42"}
+    )
     assert r.headers["x-request-id"] == "req-42"
-    r = httpx.post(f"{limited_server}/v1/relevance/xx", json={}, headers={"X-Request-ID": "bad id\twith spaces"})
-    assert r.status_code == 404 and len(r.headers["x-request-id"]) == 32 and " " not in r.headers["x-request-id"]
+    r = httpx.post(
+        f"{limited_server}/v1/relevance/xx", json={}, headers={"X-Request-ID": "bad id\twith spaces"}
+    )
+    assert (
+        r.status_code == 404 and len(r.headers["x-request-id"]) == 32 and " " not in r.headers["x-request-id"]
+    )
     r1, r2 = httpx.get(f"{limited_server}/health/live"), httpx.get(f"{limited_server}/health/live")
     assert r1.headers["x-request-id"] != r2.headers["x-request-id"]
 
@@ -112,14 +198,16 @@ def test_request_id_is_echoed_or_generated(limited_server) -> None:
 @pytest.fixture(scope="module")
 def faulty(qc_checkpoint) -> Iterator[tuple[str, FaultyFactory]]:
     factory = FaultyFactory()
-    settings = make_settings(qc_model=str(qc_checkpoint), request_timeout_s=1.0, cache_size=0, retry_after_s=2)
+    settings = make_settings(
+        qc_model=str(qc_checkpoint), request_timeout_s=1.0, cache_size=0, retry_after_s=2
+    )
     with running(create_app(settings, backend_factory=factory)) as url:
         yield url, factory
 
 
 @pytest.fixture
 def backend(faulty):
-    url, factory = faulty
+    _, factory = faulty
     backend = factory.last
     backend.delay_s, backend.fail, backend.unhealthy = 0.0, False, False
     backend.batches.clear()
@@ -195,13 +283,20 @@ def test_work_of_a_disconnected_client_is_dropped(faulty, backend) -> None:
 
 def test_full_queue_gives_429_and_nothing_else_fails(qc_checkpoint) -> None:
     factory = FaultyFactory()
-    settings = make_settings(qc_model=str(qc_checkpoint), max_queue_pairs=12, max_pairs_per_request=4,
-                             batch_max_pairs=4, cache_size=0)
+    settings = make_settings(
+        qc_model=str(qc_checkpoint),
+        max_queue_pairs=12,
+        max_pairs_per_request=4,
+        batch_max_pairs=4,
+        cache_size=0,
+    )
     with running(create_app(settings, backend_factory=factory)) as url:
         factory.last.delay_s = 0.1
 
         async def burst() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=60)) as c:
+            async with httpx.AsyncClient(
+                base_url=url, timeout=30, limits=httpx.Limits(max_connections=60)
+            ) as c:
                 return await asyncio.gather(
                     *(c.post("/v1/relevance/qc", json={"pairs": [{**PAIR, "id": i}] * 3}) for i in range(40))
                 )
@@ -216,5 +311,9 @@ def test_full_queue_gives_429_and_nothing_else_fails(qc_checkpoint) -> None:
             assert r.headers["retry-after"] == "1"
         else:
             assert [res["id"] for res in r.json()["results"]] == [r.json()["results"][0]["id"]] * 3
-    assert metric_value(metrics, "relevance_rejected_requests_total", {"reason": "overloaded"}) == statuses.count(429)
-    assert metric_value(metrics, "relevance_requests_total", {"task": "qc", "status": "429"}) == statuses.count(429)
+    assert metric_value(
+        metrics, "relevance_rejected_requests_total", {"reason": "overloaded"}
+    ) == statuses.count(429)
+    assert metric_value(
+        metrics, "relevance_requests_total", {"task": "qc", "status": "429"}
+    ) == statuses.count(429)

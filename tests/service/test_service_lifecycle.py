@@ -52,7 +52,9 @@ def test_hot_reload_under_load(qc_checkpoint, second_qc_checkpoint, tmp_path) ->
                 while not stop.is_set():
                     r = client.post("/v1/relevance/qc", json={"pairs": PAIRS})
                     body = r.json() if r.status_code == 200 else {}
-                    seen.append((r.status_code, body.get("model"), [x["score"] for x in body.get("results", [])]))
+                    seen.append(
+                        (r.status_code, body.get("model"), [x["score"] for x in body.get("results", [])])
+                    )
 
         workers = [threading.Thread(target=load) for _ in range(4)]
         for w in workers:
@@ -73,8 +75,11 @@ def test_hot_reload_under_load(qc_checkpoint, second_qc_checkpoint, tmp_path) ->
         card = json.loads((bad / CARD_FILENAME).read_text())
         card["weights_sha256"] = "0" * 64
         (bad / CARD_FILENAME).write_text(json.dumps(card))
-        error = assert_error(httpx.post(f"{url}/admin/reload", json={"qc_model": str(bad)}, timeout=60), 400,
-                             "invalid_checkpoint")
+        error = assert_error(
+            httpx.post(f"{url}/admin/reload", json={"qc_model": str(bad)}, timeout=60),
+            400,
+            "invalid_checkpoint",
+        )
         assert "sha256" in error["message"] and "previous model" in error["message"]
         missing = httpx.post(f"{url}/admin/reload", json={"model": str(tmp_path / "nope")}, timeout=60)
         assert "no checkpoint" in assert_error(missing, 400, "invalid_checkpoint")["message"]
@@ -90,7 +95,12 @@ def test_hot_reload_under_load(qc_checkpoint, second_qc_checkpoint, tmp_path) ->
         assert scores == pytest.approx(expected[model], abs=1e-6)
     assert metric_value(metrics, "relevance_model_reloads_total", {"result": "success"}) == 1
     assert metric_value(metrics, "relevance_model_reloads_total", {"result": "failure"}) == 2
-    assert metric_value(metrics, "relevance_model_info", {"task": "qc", "model": "tiny-qc-v2", "backend": "torch"}) == 1
+    assert (
+        metric_value(
+            metrics, "relevance_model_info", {"task": "qc", "model": "tiny-qc-v2", "backend": "torch"}
+        )
+        == 1
+    )
     assert metric_value(metrics, "relevance_model_info", {"task": "qc", "model": "tiny-qc"}) == 0
 
 
@@ -113,7 +123,9 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_cli_sighup_reload_and_graceful_shutdown_under_load(qc_checkpoint, second_qc_checkpoint, tmp_path) -> None:
+def test_cli_sighup_reload_and_graceful_shutdown_under_load(
+    qc_checkpoint, second_qc_checkpoint, tmp_path
+) -> None:
     store = tmp_path / "store"
     shutil.copytree(qc_checkpoint, store / "a-qc")
     port = _free_port()
@@ -122,8 +134,20 @@ def test_cli_sighup_reload_and_graceful_shutdown_under_load(qc_checkpoint, secon
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "--models-dir", str(store), "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "--models-dir",
+                str(store),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_ready(url, deadline=time.monotonic() + 90)
@@ -208,7 +232,9 @@ def _scripted(statuses: list[tuple[int, dict]]):
 def test_client_backoff_honours_retry_after_and_gives_up() -> None:
     handler, calls = _scripted([(429, {"Retry-After": "2"}), (503, {}), (200, {})])
     slept: list[float] = []
-    client = RelevanceClient("http://x", transport=httpx.MockTransport(handler), sleep=slept.append, backoff_s=0.1)
+    client = RelevanceClient(
+        "http://x", transport=httpx.MockTransport(handler), sleep=slept.append, backoff_s=0.1
+    )
     assert client.score_qc(PAIRS) == {"results": []}
     assert len(calls) == 3 and slept[0] == 2.0 and 0.05 <= slept[1] <= 0.2
 
@@ -219,7 +245,9 @@ def test_client_backoff_honours_retry_after_and_gives_up() -> None:
     assert err.value.status == 422 and len(calls) == 1  # not retryable
 
     handler, calls = _scripted([(429, {"Retry-After": "1"})])
-    client = RelevanceClient("http://x", transport=httpx.MockTransport(handler), sleep=slept.append, max_retries=2)
+    client = RelevanceClient(
+        "http://x", transport=httpx.MockTransport(handler), sleep=slept.append, max_retries=2
+    )
     with pytest.raises(RelevanceAPIError) as err:
         client.score_qc(PAIRS)
     assert err.value.status == 429 and len(calls) == 3
@@ -231,7 +259,9 @@ def test_client_backoff_honours_retry_after_and_gives_up() -> None:
         slept_async.append(seconds)
 
     async def run() -> dict:
-        async with AsyncRelevanceClient("http://x", transport=httpx.MockTransport(handler), sleep=record) as c:
+        async with AsyncRelevanceClient(
+            "http://x", transport=httpx.MockTransport(handler), sleep=record
+        ) as c:
             return await c.score_qi([{"query": "a", "item_title": "b"}])
 
     assert asyncio.run(run()) == {"results": []} and slept_async == [3.0]
@@ -244,5 +274,7 @@ def test_models_endpoint_lists_cards(joint_server: str) -> None:
     model = models[0]
     assert model["name"] == "tiny-joint" and model["tasks"] == ["qc", "qi"] and model["backend"] == "torch"
     assert model["card"]["weights_sha256"] and model["max_length"] == 64
-    assert Path(httpx.get(f"{joint_server}/openapi.json").json()["paths"]["/v1/relevance/qc"]["post"]["summary"])
+    assert Path(
+        httpx.get(f"{joint_server}/openapi.json").json()["paths"]["/v1/relevance/qc"]["post"]["summary"]
+    )
     assert httpx.get(f"{joint_server}/docs").status_code == 200
