@@ -1,0 +1,91 @@
+"""How a checkpoint is loaded into vLLM's pooling runner: one place for the online backend and bulk scoring.
+
+vLLM is imported lazily (only to ask its model registry), so `models` stays light. Both callers feed
+token ids made by `models.PairEncoder` and map raw logits to probabilities with `models.logits_to_scores`,
+so a vLLM score is computed from the same input, by the same formula, as a torch score.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.checkpoint import Checkpoint
+from models.loading import DTYPES
+
+CLASSIFIER_SUFFIX = "ForSequenceClassification"
+# What the checkpoint and the score-equality guarantee decide; options may not change them.
+FIXED_ARGS = frozenset(
+    {
+        "model",
+        "tokenizer",
+        "runner",
+        "convert",
+        "max_model_len",
+        "trust_remote_code",
+        "hf_overrides",
+        "load_format",
+    }
+)
+
+
+def causal_architecture(architecture: str) -> str | None:
+    """The decoder vLLM should load when it has no `...ForSequenceClassification` class of its own.
+
+    Text-only Gemma-3 classifiers are the case in point: vLLM knows `Gemma3ForCausalLM` and turns it into
+    a classifier with `convert="classify"` (last-token pooling + the checkpoint's `score` head).
+    """
+    from vllm import ModelRegistry
+
+    supported = set(ModelRegistry.get_supported_archs())
+    if architecture in supported or not architecture.endswith(CLASSIFIER_SUFFIX):
+        return None
+    stem = architecture.removesuffix(CLASSIFIER_SUFFIX)
+    if f"{stem}ForCausalLM" in supported:
+        return None  # vLLM maps `XForSequenceClassification` to its `XForCausalLM` + classify by itself
+    # transformers names the text-only Gemma-3 classes `Gemma3Text...`; vLLM's decoder is `Gemma3ForCausalLM`.
+    causal = f"{stem.removesuffix('Text')}ForCausalLM"
+    if causal in supported:
+        return causal
+    raise ValueError(
+        f"vLLM {_vllm_version()} cannot load {architecture} (nor {causal}); serve this checkpoint with "
+        "the torch backend"
+    )
+
+
+def engine_kwargs(checkpoint: Checkpoint, *, dtype: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """Engine arguments (for `vllm.LLM` or `AsyncEngineArgs`) that serve `checkpoint` as a classifier.
+
+    dtype and max model length come from the card; `overrides` (e.g. `enforce_eager`,
+    `kv_cache_memory_bytes`, `max_num_seqs`) win over everything except the settings that keep scores
+    equal to the torch backend's.
+    """
+    card = checkpoint.card
+    name = dtype or card.dtype
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; use one of {sorted(set(DTYPES))}")
+    kwargs: dict[str, Any] = {
+        "model": str(checkpoint.path),
+        "tokenizer": str(checkpoint.path),
+        "served_model_name": card.name,
+        "runner": "pooling",
+        "convert": "classify",
+        "dtype": DTYPES[name],
+        "max_model_len": card.input.max_length,
+        "trust_remote_code": False,
+        "load_format": "safetensors",
+        "seed": 0,
+    }
+    causal = causal_architecture(card.architecture)
+    if causal is not None:
+        kwargs["hf_overrides"] = {"architectures": [causal]}
+    fixed = sorted(FIXED_ARGS & overrides.keys())
+    if fixed:
+        raise ValueError(f"vLLM engine arguments {fixed} follow from the checkpoint and cannot be overridden")
+    kwargs.update(overrides)
+    return kwargs
+
+
+def _vllm_version() -> str:
+    import vllm
+
+    return getattr(vllm, "__version__", "?")
