@@ -439,7 +439,9 @@ def model_traffic() -> dict[str, Any]:
             "Relevant rate by task and language",
             [
                 (
-                    f"sum by (task, language) (rate(relevance_pairs_relevant_total{{{sel}}}[{RI}])) "
+                    # A language with no relevant pair yet has no relevant series: read it as 0.
+                    f"(sum by (task, language) (rate(relevance_pairs_relevant_total{{{sel}}}[{RI}])) "
+                    f"or sum by (task, language) (rate(relevance_pairs_scored_total{{{sel}}}[{RI}])) * 0) "
                     f"/ sum by (task, language) (rate(relevance_pairs_scored_total{{{sel}}}[{RI}]))",
                     "{{task}} {{language}}",
                 )

@@ -90,9 +90,14 @@ def test_metric_name_extraction() -> None:
     expr = (
         'histogram_quantile(0.99, sum by (task, le) (rate(relevance_x_bucket{task=~"q.*", le!="1"}[5m]))) '
         "> 1 and on (task) task:relevance_requests:rate5m > 0.05 "
-        "or vector(0) unless max(vllm:num_requests_running)"
+        "or vector(0) unless max(vllm:num_requests_running) unless relevance_y offset 5m"
     )
-    expected = {"relevance_x_bucket", "task:relevance_requests:rate5m", "vllm:num_requests_running"}
+    expected = {
+        "relevance_x_bucket",
+        "task:relevance_requests:rate5m",
+        "vllm:num_requests_running",
+        "relevance_y",
+    }
     assert metric_names(expr) == expected
 
 
