@@ -1,0 +1,79 @@
+"""Bulk offline scoring with vLLM's `LLM.classify` (millions of pairs on a GPU; vLLM's CPU build here).
+
+Token ids come from `models.PairEncoder` (the caller encodes), vLLM returns raw logits and the card's
+`num_labels` maps them with `models.logits_to_scores`, so the result equals `models.inference.score_encoded`
+up to kernel rounding. vLLM batches and schedules by itself; `batch_size` only sets how many pairs are
+handed over per call, which bounds host memory and drives the progress bar.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from models import Checkpoint, EncodedPair, logits_to_scores
+
+log = logging.getLogger(__name__)
+
+# Large submissions let vLLM fill its own batches; small ones would leave the scheduler idle between calls.
+DEFAULT_CHUNK = 4096
+
+
+def score_with_vllm(
+    checkpoint: Checkpoint,
+    encoded: Sequence[EncodedPair],
+    *,
+    batch_size: int = DEFAULT_CHUNK,
+    progress: bool = True,
+    dtype: str | None = None,
+    engine_options: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Relevance probabilities for `encoded`, in input order (float64, shape [n])."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    too_long = [i for i, e in enumerate(encoded) if e.num_tokens > checkpoint.card.input.max_length]
+    if too_long:
+        raise ValueError(
+            f"{len(too_long)} pairs exceed the card's max_length {checkpoint.card.input.max_length} "
+            f"(first at index {too_long[0]}); encode them with this checkpoint's PairEncoder"
+        )
+    scores = np.empty(len(encoded), dtype=np.float64)
+    if not encoded:
+        return scores
+
+    from vllm import LLM, PoolingParams, TokensPrompt
+
+    from models.vllm_engine import engine_kwargs
+
+    llm = LLM(**engine_kwargs(checkpoint, dtype=dtype, **(engine_options or {})))
+    try:
+        params = PoolingParams(task="classify", use_activation=False)
+        starts = range(0, len(encoded), batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=f"vllm {checkpoint.name}", unit="chunk")
+        for start in starts:
+            chunk = encoded[start : start + batch_size]
+            outputs = llm.classify(
+                [TokensPrompt(prompt_token_ids=e.input_ids) for e in chunk],
+                pooling_params=params,
+                use_tqdm=False,
+            )
+            # With use_activation=False vLLM's `probs` field carries the raw logits.
+            logits = np.asarray([o.outputs.probs for o in outputs], dtype=np.float64)
+            scores[start : start + len(chunk)] = logits_to_scores(logits, checkpoint.card.num_labels)
+    finally:
+        _shutdown(llm)
+    return scores
+
+
+def _shutdown(llm: Any) -> None:
+    # The engine runs in child processes; stop them now rather than at garbage collection.
+    engine = getattr(llm, "llm_engine", None)
+    core = getattr(engine, "engine_core", None)
+    if core is not None:
+        core.shutdown()
