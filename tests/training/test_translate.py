@@ -30,13 +30,14 @@ QUERIES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def mt_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _tiny_mt(path: Path, *, extra_tokens: Sequence[str] = ()) -> Path:
     """A tiny random Marian MT checkpoint with the BPE test tokenizer, saved as safetensors."""
     import torch
     from transformers import MarianConfig, MarianMTModel
 
     tokenizer = tiny.bpe_tokenizer()
+    if extra_tokens:
+        tokenizer.add_special_tokens({"additional_special_tokens": list(extra_tokens)})
     config = MarianConfig(
         vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
@@ -46,10 +47,14 @@ def mt_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         decoder_start_token_id=tokenizer.pad_token_id, forced_eos_token_id=tokenizer.eos_token_id,
     )  # fmt: skip
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-mt")
     MarianMTModel(config).save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def mt_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _tiny_mt(tmp_path_factory.mktemp("tiny-mt"))
 
 
 @pytest.fixture(scope="module")
@@ -324,3 +329,28 @@ def test_cli_round_trip(mt_model: Path, tmp_path: Path) -> None:
         cli_main(["translate", str(tmp_path / "missing.jsonl"), "--model", str(mt_model), "--out", str(out2)])
         == 2
     )
+
+
+def test_madlad_and_nllb_conventions_detected_from_vocabulary(tmp_path: Path) -> None:
+    # MADLAD-400 vocabularies carry "<2xx>" target tokens, NLLB ones FLORES-200 language tokens.
+    path = _tiny_mt(tmp_path / "mt", extra_tokens=["<2en>", "eng_Latn", "spa_Latn", "kor_Hang"])
+    mt = Seq2SeqTranslator(path, progress=False, max_new_tokens=3)
+    assert mt.source_prefix == "<2en> "
+    eng = mt.tokenizer.convert_tokens_to_ids("eng_Latn")
+    assert mt.forced_bos_token_id == eng
+    assert mt.source_lang_codes["ko"] == "kor_Hang"
+
+    real_generate, firsts = mt.model.generate, []
+
+    def generate(**kwargs):
+        out = real_generate(**kwargs)
+        firsts.extend(out[:, 1].tolist())  # the token after the decoder start
+        return out
+
+    mt.model.generate = generate
+    out = mt.translate(["bolso de mujer", "여성 가방"], source_languages=["es", "ko"])
+    assert len(out) == 2 and firsts == [eng, eng]  # English forced as the first generated token
+    assert all("eng_Latn" not in text for text in out)  # special tokens are not part of the translation
+
+    explicit = Seq2SeqTranslator(path, source_prefix="", target_lang_token="", progress=False)
+    assert explicit.source_prefix == "" and explicit.forced_bos_token_id is None
