@@ -248,7 +248,11 @@ class CachedTranslator:
                 value = row["en"]
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 if number == len(lines):
-                    log.warning("%s: ignoring a torn last line (interrupted write)", self.cache_path)
+                    # Drop the torn line now, or the next append would glue onto it.
+                    log.warning("%s: dropping a torn last line (interrupted write)", self.cache_path)
+                    from training.data import atomic_write_text
+
+                    atomic_write_text(self.cache_path, "".join(f"{kept}\n" for kept in lines[:-1]))
                     continue
                 raise ValueError(
                     f"{self.cache_path}:{number}: not a translation cache line ({exc}); "

@@ -242,7 +242,11 @@ def test_cache_is_per_model_and_tolerates_torn_tail(translator: Seq2SeqTranslato
 
     with cache.open("a", encoding="utf-8") as fh:
         fh.write('{"model": "x", "lang": "es", "te')  # interrupted write
-    assert len(CachedTranslator(translator, cache)) == 1
+    resumed = CachedTranslator(translator, cache)
+    assert len(resumed) == 1
+    resumed.translate(["mochila"], source_languages=["es"])  # appends after the dropped torn line
+    assert len(CachedTranslator(translator, cache)) == 2
+    assert all(json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines())
 
     cache.write_text('not json\n{"model": "m", "lang": "es", "text": "a", "en": "b"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"c\.jsonl:1: not a translation cache line"):
