@@ -27,7 +27,7 @@ def inputs() -> dict[str, Path]:
     return {"model": package_file()}
 
 
-def build(inputs: dict[str, Path], dest: Path) -> None:
+def build(inputs: dict[str, Path], dest: Path) -> dict:
     import torch
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
@@ -72,6 +72,7 @@ def build(inputs: dict[str, Path], dest: Path) -> None:
     tok_config["tokenizer_class"] = "PreTrainedTokenizerFast"
     tok_config_path.write_text(json.dumps(tok_config, indent=2, ensure_ascii=False) + "\n")
     (dest / "LICENSE.txt").write_text(LICENCE_TEXT)
+    return {"format": f"E5S1 v{e5.header.version}", "quantization": "Q4_0 weights, dequantised to fp32"}
 
 
 def verify(folder: Path) -> None:

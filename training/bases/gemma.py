@@ -78,7 +78,7 @@ def join_parts(parts: list[Path], out: Path, *, expected: str) -> Path:
     return out
 
 
-def build(inputs: dict[str, Path], dest: Path) -> None:
+def build(inputs: dict[str, Path], dest: Path) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -117,6 +117,7 @@ def build(inputs: dict[str, Path], dest: Path) -> None:
         "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms\n"
         f"(copy: GEMMA_TERMS.html). Dequantised from {GGUF_NAME} (sha256 {expected}).\n"
     )
+    return {"gguf": GGUF_NAME, "gguf_sha256": expected, "quantization": "Q4_K_M", "saved_dtype": SAVE_DTYPE}
 
 
 def verify(folder: Path) -> None:

@@ -161,7 +161,7 @@ def install(
     root.mkdir(parents=True, exist_ok=True)
     log.info("building %s into %s", spec.name, dest)
     with atomic_directory(dest) as tmp:
-        module.build(inputs, tmp)
+        source = module.build(inputs, tmp) or {}
         log.info("verifying %s", spec.name)
         module.verify(tmp)
         provenance = {
@@ -171,6 +171,7 @@ def install(
             "licence": spec.licence,
             "packages": versions,
             "inputs": input_record,
+            "source": source,
             "builder": spec.builder,
             "builder_version": spec.builder_version,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -14,7 +14,9 @@ class BaseSpec:
     licence: str
     # distributions whose files are the build inputs (their versions go into the provenance)
     packages: tuple[str, ...]
-    # module exposing `inputs() -> dict[str, Path]`, `build(inputs, dest)`, `verify(dest)`
+    # module exposing `inputs() -> dict[str, Path]` (role -> file), `build(inputs, dest) -> dict | None`
+    # (writes the HF folder; the dict, if any, is recorded as the provenance's "source") and
+    # `verify(dest)` (raises unless the folder loads and scores)
     builder: str
     aliases: tuple[str, ...] = ()
     # bumped when the builder changes what it writes, so an old build counts as stale
