@@ -1,7 +1,8 @@
 """The vLLM backend on vLLM's real CPU engine: scores equal the torch forward pass on identical token ids.
 
-One engine per architecture for the whole module: a Qwen3 QC classifier with two labels (softmax) and a
-joint QC+QI Gemma-3-text classifier with one label (sigmoid, loaded through the Gemma3ForCausalLM override).
+One engine for the module: a Qwen3 QC classifier with two labels (softmax over two logits). The joint
+Gemma-3-text classifier with one label (sigmoid, loaded through the Gemma3ForCausalLM override) is served
+in `test_vllm_http.py`, and a one-label Qwen3 in `test_vllm_offline.py`: each engine start costs ~40 s.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ def loop() -> Iterator[LoopThread]:
 
 VARIANTS = {
     "qwen3-qc-2labels": dict(arch="qwen3", tasks=(Task.QC,), num_labels=2),
-    "gemma3-joint-1label": dict(arch="gemma3", tasks=(Task.QC, Task.QI), num_labels=1),
 }
 
 

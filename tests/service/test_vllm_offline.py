@@ -15,11 +15,11 @@ pytestmark = pytest.mark.vllm
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory):
     path = decoder_checkpoint(
-        tmp_path_factory.mktemp("vllm-offline") / "qwen3-joint",
+        tmp_path_factory.mktemp("vllm-offline") / "qwen3-joint-1label",
         arch="qwen3",
         tasks=(Task.QC, Task.QI),
-        num_labels=2,
-        name="qwen3-joint",
+        num_labels=1,
+        name="qwen3-joint-1label",
     )
     return open_checkpoint(path)
 
