@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import tiny
 import uvicorn
 import yaml
 from deploy_promql import (
@@ -36,7 +37,7 @@ from deploy_promql import (
     variable_queries,
 )
 
-from models import EncodedPair
+from models import EncodedPair, Task
 from service.app import create_app
 from service.backends import load_backend
 from service.backends.base import BackendError
@@ -48,6 +49,7 @@ API_KEY = "deploy-test-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 LANGUAGES = ["en", "es", "fr", "ja", "ko", "pt", "de", "ar", "xx", None]  # xx -> other, None -> unknown
 MAX_PAIRS = 16
+VLLM_KVCACHE_BYTES = 256 << 20  # the CPU engine's KV cache: plenty for a tiny model
 
 
 class FlakyBackend:
@@ -260,6 +262,17 @@ def _wait(what: str, check, timeout: float = 30.0) -> None:
         time.sleep(0.25)
 
 
+def _dead_panels(prom: Prom, *, vllm: bool) -> list[str]:
+    """Panel queries that return no finite value; `vllm` selects the vLLM panels or the service's."""
+    dead = []
+    for query in panel_queries():
+        if query.vllm != vllm:
+            prom.query(query.expr)  # still parses and evaluates
+        elif not prom.finite(query.expr):
+            dead.append(f"{query.source}: {query.expr}")
+    return dead
+
+
 def test_every_panel_and_rule_returns_data(
     prometheus_bin: str, qc_checkpoint: Path, joint_checkpoint: Path, tmp_path: Path
 ) -> None:
@@ -294,12 +307,8 @@ def test_every_panel_and_rule_returns_data(
                 lambda: all(prom.finite(name) for name in recorded_names()),
             )
 
-            dead = []
-            for query in panel_queries():
-                if query.vllm:
-                    prom.query(query.expr)  # parses and evaluates; no vLLM engine here
-                elif not prom.finite(query.expr):
-                    dead.append(f"{query.source}: {query.expr}")
+            # The torch backend runs here: vLLM panels only parse (test_vllm_panels_return_data runs them).
+            dead = _dead_panels(prom, vllm=False)
             assert not dead, "panels without data:\n" + "\n".join(dead)
 
             for source, metric, label in variable_queries():
@@ -321,12 +330,66 @@ def test_every_panel_and_rule_returns_data(
             assert all(r["health"] == "ok" and not r.get("lastError") for r in rules), rules
 
             # An alert without `for` fires end to end: the injected engine failures.
-            def failing_alert() -> bool:
+            def firing() -> set[str]:
                 alerts = prom.get("/api/v1/alerts")["alerts"]
-                return any(
-                    a["labels"]["alertname"] == "RelevanceBackendFailures" and a["state"] == "firing"
-                    for a in alerts
-                )
+                return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
 
-            _wait("RelevanceBackendFailures to fire", failing_alert)
-            assert set(alert_names()) >= {"RelevanceBackendFailures"}
+            _wait("RelevanceBackendFailures to fire", lambda: "RelevanceBackendFailures" in firing())
+            assert "RelevanceBackendFailures" in alert_names()
+
+
+@pytest.mark.vllm
+def test_vllm_panels_return_data(prometheus_bin: str, tmp_path: Path) -> None:
+    """The service on vLLM's real (CPU) engine: every vLLM dashboard panel returns data, and the
+    vLLM-engine-down alert stays quiet for a healthy engine."""
+    pytest.importorskip("vllm")
+    checkpoint = tiny.card_checkpoint(
+        tmp_path / "tiny-qwen3", tasks=(Task.QC, Task.QI), name="q", arch="qwen3"
+    )
+    settings = Settings(
+        _env_file=None,
+        backend="vllm",
+        model=str(checkpoint),
+        models_dir=tmp_path / "store",
+        backend_options={
+            "kv_cache_memory_bytes": VLLM_KVCACHE_BYTES,
+            "enforce_eager": True,
+        },  # no compile: fast start
+        batch_max_wait_ms=2,
+        request_timeout_s=60,
+    )
+    with serving(create_app(settings), timeout=600) as url:
+        target = url.removeprefix("http://")
+        with prometheus(prometheus_bin, target=target, workdir=tmp_path) as prom_url:
+            prom = Prom(prom_url)
+            _wait("the first scrape", lambda: prom.finite(f'up{{instance="{target}"}}') == [1.0])
+            rng = random.Random(1)
+
+            async def load() -> Counter:
+                statuses: Counter = Counter()
+                async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                    for i in range(30):
+                        task = "qc" if i % 2 else "qi"
+                        pairs = [_pair(task, rng, i * 10 + j) for j in range(1 + i % 4)]
+                        response = await client.post(f"/v1/relevance/{task}", json={"pairs": pairs})
+                        statuses[response.status_code] += 1
+                    await client.get("/health/ready")
+                return statuses
+
+            statuses = asyncio.run(load())
+            assert statuses == {200: 30}, statuses
+            _wait(
+                "Prometheus to scrape the vLLM engine's requests",
+                lambda: sum(prom.finite("sum(vllm:e2e_request_latency_seconds_count)")) > 0,
+            )
+            _wait("a few more scrapes", lambda: time.sleep(3) or True)
+            dead = _dead_panels(prom, vllm=True)
+            assert not dead, "vLLM panels without data:\n" + "\n".join(dead)
+            for source, metric, label in variable_queries():
+                if metric.startswith("vllm:"):
+                    series = prom.get("/api/v1/series", **{"match[]": metric})
+                    assert any(label in s for s in series), f"{source}: no {metric} series with {label}"
+            # The engine-down alert's expression is empty for a healthy engine (not pending, not firing).
+            (rule,) = [r for r in load_rules() if r.get("alert") == "RelevanceVllmEngineDown"]
+            assert prom.query(rule["expr"])["result"] == []
+            assert prom.finite('relevance_model_info{backend="vllm"}') == [1.0, 1.0]
