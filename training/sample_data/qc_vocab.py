@@ -185,7 +185,7 @@ INTENTS: list[tuple[str, list[str], list[str], dict[str, Query]]] = [
         "en": "laptop backpack 15.6", "es": "mochila para portatil",
         "ja": ("リュック メンズ パソコン", "men's laptop backpack")}),
     ("school backpack", ["school_bag"], ["carry_on", "cosmetic_bag", "plush"], {
-        "pt": "mochila escolar", "fr": "cartable enfant", "ar": "حقيبة مدرسية", "en": "school backpack"}),
+        "pt": "mochila escolar", "fr": ("cartable enfant", "children's school bag"), "ar": "حقيبة مدرسية", "en": "school backpack"}),
     ("women's handbag", ["shoulder", "tote"], ["wallet_w", "waist", "crossbody_m"], {
         "es": "bolso de mujer", "fr": "sac à main femme", "pt": "bolsa feminina", "en": "womens handbag"}),
     ("women's shoulder bag", ["shoulder"], ["wallet_w", "school_bag"], {
@@ -258,7 +258,7 @@ INTENTS: list[tuple[str, list[str], list[str], dict[str, Query]]] = [
         "ar": ("فلاشة 64 جيجا", "64gb flash drive")}),
     ("usb c hub hdmi", ["usb_hub"], ["pc_cable", "phone_charger"], {
         "en": "usb c hub hdmi", "ja": "usb-c ハブ hdmi", "de": ("USB-C Hub mit HDMI", "usb-c hub with hdmi")}),
-    ("summer dress", ["w_casual_dress"], ["w_evening_dress", "w_skirt", "girls_dress"], {
+    ("summer dress", ["w_casual_dress"], ["w_evening_dress", "w_skirt", "w_cardigan"], {
         "en": "floral summer dress", "es": "vestido de verano", "fr": "robe d'été", "pt": "vestido de verão",
         "ja": "ワンピース 夏", "ko": "여름 원피스", "it": "vestito estivo"}),
     ("long evening dress", ["w_evening_dress"], ["w_casual_dress", "w_skirt"], {
@@ -290,7 +290,7 @@ INTENTS: list[tuple[str, list[str], list[str], dict[str, Query]]] = [
         "en": "slim fit blazer men", "es": "blazer hombre", "it": ("giacca uomo elegante", "men's formal jacket")}),
     ("men's swim shorts", ["m_swim"], ["w_bikini", "m_cargo"], {
         "en": "mens swim trunks", "pt": "short de praia masculino", "fr": "short de bain homme"}),
-    ("running shoes", ["run_m", "run_w"], ["basket", "hiking", "kids_shoes"], {
+    ("running shoes", ["run_m", "run_w"], ["basket", "hiking", "skate_w"], {
         "en": "running shoes", "es": "zapatillas running", "ja": "ランニングシューズ", "ko": "런닝화",
         "it": "scarpe da corsa", "ar": "حذاء جري"}),
     ("women's running shoes", ["run_w"], ["run_m", "skate_w", "w_sandals"], {
@@ -374,7 +374,7 @@ INTENTS: list[tuple[str, list[str], list[str], dict[str, Query]]] = [
     ("women's watch", ["quartz_w"], ["mech_watch", "charm_bracelet"], {
         "es": "reloj mujer", "fr": "montre femme", "ko": ("여자 손목시계", "women's wristwatch")}),
     ("building blocks", ["blocks"], ["jigsaw", "rc_car"], {
-        "en": "building blocks technic car", "es": "bloques de construccion", "pl": "klocki konstrukcyjne",
+        "en": "building blocks for kids", "es": "bloques de construccion", "pl": "klocki konstrukcyjne",
         "ja": ("ブロック おもちゃ", "toy blocks")}),
     ("rc drift car", ["rc_car"], ["blocks", "doll"], {
         "en": "rc drift car 1/16", "es": ("carro control remoto", "remote control car"),
@@ -415,7 +415,7 @@ INTENTS: list[tuple[str, list[str], list[str], dict[str, Query]]] = [
         "en": "spinning fishing reel", "es": ("carrete de pesca", "fishing reel"),
         "pt": ("molinete de pesca", "spinning fishing reel"), "ja": ("スピニングリール", "spinning reel")}),
     ("camping tent", ["tent"], ["reel", "yoga_mat"], {
-        "en": "camping tent 4 person", "fr": "tente de camping", "de": ("Zelt 4 Personen", "tent 4 person"),
+        "en": "camping tent 4 person", "fr": "tente de camping", "de": ("Zelt 4 Personen", "4-person tent"),
         "ko": "캠핑 텐트"}),
     ("swimming goggles", ["goggles"], ["w_bikini", "bike_helmet"], {
         "en": "anti fog swimming goggles", "es": "gafas de natacion", "fr": "lunettes de natation"}),

@@ -200,7 +200,7 @@ INTENTS: list[Intent] = [
         "es": "maleta de cabina 20 pulgadas", "ja": ("スーツケース 機内持ち込み", "carry-on suitcase"),
         "pt": ("mala de bordo", "carry-on suitcase"), "id": "koper kabin 20 inch",
     }),
-    Intent("floral summer dress", "women", pos=[
+    Intent("women's floral summer dress", "women", pos=[
         "Women's Floral Print Summer Dress V Neck Short Sleeve Midi Dress",
         "Boho Floral Maxi Dress Women Summer Beach Sundress",
     ], hard=[
@@ -208,9 +208,10 @@ INTENTS: list[Intent] = [
         "Women's Black Sequin Evening Gown Long",
         "Floral Print Men's Hawaiian Shirt",
     ], queries={
-        "en": "floral summer dress", "es": "vestido floral de verano", "fr": "robe d'été fleurie",
-        "pt": "vestido floral verão", "ja": ("花柄 ワンピース 夏", "floral summer dress"),
-        "ko": "꽃무늬 여름 원피스", "th": ("ชุดเดรสลายดอก", "floral dress"),
+        "en": "womens floral summer dress", "es": "vestido floral de verano mujer",
+        "fr": "robe d'été fleurie femme", "pt": "vestido floral verão feminino",
+        "ja": ("花柄 ワンピース 夏 レディース", "women's floral summer dress"),
+        "ko": "여성 꽃무늬 여름 원피스", "th": ("ชุดเดรสลายดอก ผู้หญิง", "women's floral dress"),
     }, local={
         "ja": [("花柄ワンピース レディース 夏 半袖 ロング丈", 1)],
         "ko": [("여름 꽃무늬 롱원피스 여성", 1), ("여성 블랙 롱 드레스 파티", 0)],
@@ -340,8 +341,8 @@ INTENTS: list[Intent] = [
         "Cordless Stick Vacuum Cleaner 25kPa",
     ], queries={
         "en": "robot vacuum with mop", "ja": ("ロボット掃除機 水拭き", "robot vacuum with mopping"),
-        "ko": ("로봇청소기 물걸레", "robot vacuum with mop"), "es": "aspiradora robot con trapeador",
-        "pt": ("robô aspirador passa pano", "robot vacuum that mops"), "th": "หุ่นยนต์ดูดฝุ่น ถูพื้น",
+        "ko": ("로봇청소기 물걸레", "robot vacuum with mop"), "es": ("aspiradora robot con trapeador", "robot vacuum with mop"),
+        "pt": ("robô aspirador passa pano", "robot vacuum that mops"), "th": ("หุ่นยนต์ดูดฝุ่น ถูพื้น", "robot vacuum with mopping"),
     }),
     Intent("humidifier", "home", pos=[
         "Cool Mist Humidifier 4L Ultrasonic for Bedroom Quiet",
@@ -467,7 +468,7 @@ INTENTS: list[Intent] = [
         "Tent Footprint Ground Sheet",
     ], queries={
         "en": "4 person camping tent", "fr": ("tente 4 places", "4 person tent"),
-        "de": ("Zelt 4 Personen", "tent 4 person"), "es": ("casa de campaña 4 personas", "4 person tent"),
+        "de": ("Zelt 4 Personen", "4-person tent"), "es": ("casa de campaña 4 personas", "4 person tent"),
         "ko": ("4인용 텐트", "4 person tent"), "ja": ("テント 4人用", "tent for 4 people"),
     }),
     Intent("anti-colic baby bottle", "baby", pos=[
