@@ -10,6 +10,14 @@ stage only fills `query_en`.
 - `CachedTranslator` translates each distinct (query, language) once, ever: results go to an append-only
   JSONL cache reused across runs, and English queries pass through untranslated.
 - `PreTranslated` uses translations already in the data (the `query_en` column).
+
+    python -m training translate train.jsonl --model models/mt/madlad400-3b-mt --out train.en.jsonl \\
+        --cache cache/translations.jsonl --batch-size 32 --num-beams 4 --device cuda:0
+    python -m training translate test.jsonl --model models/mt/nllb-200-distilled-600M --out test.en.jsonl \\
+        --cache cache/translations.jsonl      # NLLB: src_lang codes and eng_Latn forced, detected
+
+The cache is keyed by the model directory's name, so switching MT models never reuses another model's
+translations, and train, dev and test files share one cache.
 """
 
 from __future__ import annotations
