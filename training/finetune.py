@@ -257,6 +257,10 @@ class EvalMetrics:
     def __init__(self, tasks: Sequence[Task], num_labels: int) -> None:
         self.tasks = np.array([t.value for t in tasks])
         self.num_labels = num_labels
+        self.trainer: Any = None  # set once the Trainer exists, to read the step being evaluated
+        # step -> eval scores, in eval order; the best step's become the fold's out-of-fold scores
+        # without a second pass over the held-out data.
+        self.scores_by_step: dict[int, np.ndarray] = {}
 
     def __call__(self, eval_pred: Any) -> dict[str, float]:
         from models import logits_to_scores
@@ -266,6 +270,8 @@ class EvalMetrics:
         )
         scores = logits_to_scores(np.asarray(logits), self.num_labels)
         labels = np.asarray(eval_pred.label_ids).reshape(-1)
+        if self.trainer is not None:
+            self.scores_by_step[int(self.trainer.state.global_step)] = scores
         out: dict[str, float] = {}
         per_task = []
         for task in sorted(set(self.tasks.tolist())):
@@ -438,6 +444,7 @@ def finetune(
     if not config.full_finetune:
         model = _wrap_lora(model, config)
     args = training_arguments(config, output_dir, has_eval=eval_ds is not None)
+    metrics = EvalMetrics([e.task for e in eval], config.num_labels) if eval else None
     trainer = _trainer_class()(
         model=model,
         args=args,
@@ -445,9 +452,11 @@ def finetune(
         eval_dataset=eval_ds,
         data_collator=PairCollator(pad_id=tokenizer.pad_token_id, token_types=uses_token_types(model)),
         processing_class=tokenizer,
-        compute_metrics=EvalMetrics([e.task for e in eval], config.num_labels) if eval else None,
+        compute_metrics=metrics,
         callbacks=[_final_step_callback()],
     )
+    if metrics is not None:
+        metrics.trainer = trainer
     checkpoint = _last_checkpoint(output_dir) if resume else None
     if checkpoint:
         log.info("resuming from %s", checkpoint)
@@ -463,8 +472,9 @@ def finetune(
 
     final_dir = output_dir / FINAL_DIRNAME
     trainer.save_model(str(final_dir))  # adapter + head (LoRA) or the full model; safetensors
-    tokenizer.save_pretrained(final_dir)
-    (final_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config is in finetune.json
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(final_dir)
+        (final_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config is in finetune.json
     meta = {
         "base_dir": str(start.resolve()),
         "base_model": config.base_model,
@@ -482,16 +492,17 @@ def finetune(
 
     scores = None
     if eval_encoded is not None:
-        # Scored through the serving forward pass, so these are the scores the service would return.
-        trainer.model.eval()
-        scores = score_encoded(
-            trainer.model,
-            eval_encoded,
-            pad_id=tokenizer.pad_token_id,
-            batch_size=config.eval_batch_size,
-            progress=True,
-            desc="eval scoring",
-        )
+        scores = metrics.scores_by_step.get(best_step)
+        if scores is None:  # that eval ran before a resume; score again with the serving forward pass
+            trainer.model.eval()
+            scores = score_encoded(
+                trainer.model,
+                eval_encoded,
+                pad_id=tokenizer.pad_token_id,
+                batch_size=config.eval_batch_size,
+                progress=True,
+                desc="eval scoring",
+            )
     log.info(
         "fine-tuning done: %d steps, best step %d, eval F1 history %s", state.global_step, best_step, history
     )

@@ -24,9 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from training.finetune import FinetuneResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OTHER_TASK = {Task.QC: Task.QI, Task.QI: Task.QC}
 CHECK_EXAMPLES = 64  # pairs the merge check compares adapter and merged scores on
@@ -160,6 +162,18 @@ def load_run_config(path: str | Path) -> RunConfig:
 # Stages
 
 
+def on_main_process(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Under `accelerate launch` every process runs the pipeline; steps that write shared files
+    (folds, merged models, checkpoints, reports) run on the main process while the others wait.
+    In a single process this is just `fn(...)`."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    result = fn(*args, **kwargs) if state.is_main_process else None
+    state.wait_for_everyone()
+    return result
+
+
 def load_data(config: RunConfig) -> list[Example]:
     """Every task's labelled examples, QC first, then QI (the order folds and OOF scores refer to)."""
     from training.data import load_examples
@@ -200,7 +214,7 @@ def assign_folds(config: RunConfig, examples: list[Example]) -> list[int]:
         log.info("reusing folds from %s", path)
     else:
         folds = make_folds(examples, n_folds=config.cv.folds, seed=config.cv.seed)
-        save_folds(path, examples, folds, n_folds=config.cv.folds, seed=config.cv.seed)
+        on_main_process(save_folds, path, examples, folds, n_folds=config.cv.folds, seed=config.cv.seed)
     check_no_leakage(examples, folds)
     log.info("folds:\n%s", fold_summary(examples, folds))
     return folds
@@ -227,7 +241,8 @@ def pretrain(config: RunConfig) -> Path | None:
     result = finetune(
         train=rows, eval=None, config=pre_config, output_dir=config.work_dir / "pretrain", resume=True
     )
-    return export_merged(model_dir=result.model_dir, dest=merged)
+    on_main_process(export_merged, model_dir=result.model_dir, dest=merged)
+    return merged
 
 
 @dataclass
@@ -287,7 +302,8 @@ def train_fold(
     )
     from training.data import atomic_write_text
 
-    atomic_write_text(
+    on_main_process(
+        atomic_write_text,
         done,
         json.dumps(
             {
@@ -444,18 +460,19 @@ def run(config: RunConfig) -> Path:
         cv = cross_validate(config, examples, folds, init_from)
         evaluation = evaluate_oof(config, examples, cv.scores)
         thresholds, metrics = evaluation.thresholds, evaluation.metrics
-        write_run_report(config, evaluation, cv, {"published": None, **info})
         info["cv"] = {
             "folds": config.cv.folds,
             "seed": config.cv.seed,
             "best_steps": [f.best_step for f in cv.folds],
             "fold_sizes": [f.train_size for f in cv.folds],
         }
+        on_main_process(write_run_report, config, evaluation, cv, {"published": None, **info})
     check = examples[:CHECK_EXAMPLES]
     if config.final == "fold_average":
         assert cv is not None
         published = [
-            merge_to_checkpoint(
+            on_main_process(
+                merge_to_checkpoint,
                 model_dir=f.model_dir,
                 config=config.train,
                 name=f"{config.name}-fold{f.fold}",
@@ -465,16 +482,17 @@ def run(config: RunConfig) -> Path:
                 training_info={**info, "fold": f.fold},
                 check_examples=check,
             )
+            or store.root / f"{config.name}-fold{f.fold}"
             for f in cv.folds
         ]
-        write_run_report(
-            config, evaluation, cv, {"published": [str(p) for p in published], **info}, report=False
-        )
+        extra = {"published": [str(p) for p in published], **info}
+        on_main_process(write_run_report, config, evaluation, cv, extra, report=False)
         return published[0]
     steps = final_steps(config, cv, len(examples)) if cv is not None else None
     final = train_final(config, examples, steps, init_from)
     info["final_steps"] = final.total_steps
-    path = merge_to_checkpoint(
+    path = on_main_process(
+        merge_to_checkpoint,
         model_dir=final.model_dir,
         config=config.train,
         name=config.name,
@@ -483,8 +501,8 @@ def run(config: RunConfig) -> Path:
         metrics=metrics,
         training_info=info,
         check_examples=check,
-    )
-    write_run_report(config, evaluation, cv, {"published": str(path), **info}, report=False)
+    ) or (store.root / config.name)
+    on_main_process(write_run_report, config, evaluation, cv, {"published": str(path), **info}, report=False)
     return path
 
 

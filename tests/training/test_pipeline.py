@@ -11,9 +11,11 @@ import yaml
 from toydata import toy_examples
 
 from models import Task, open_checkpoint
-from training.data import write_examples
+from training.data import load_examples, write_examples
 from training.evaluate import read_predictions
 from training.pipeline import load_run_config, run
+
+SAMPLE = Path(__file__).resolve().parents[2] / "training" / "sample_data"
 
 
 def write_config(path, **fields):
@@ -44,12 +46,13 @@ def train_fields(base, **overrides):
 
 
 @pytest.mark.slow
-def test_joint_run_end_to_end_and_resume(tiny_base, data_files, tmp_path, caplog):
+def test_joint_run_end_to_end_and_resume(tiny_base, tmp_path, caplog):
+    """The project's sample data (both tasks, with query_en), 2-fold CV, a few steps of tiny BERT."""
     config_path = write_config(
         tmp_path / "run.yaml",
         name="joint-tiny",
         tasks=["qc", "qi"],
-        data=data_files,
+        data={"qc": str(SAMPLE / "qc_sample.jsonl"), "qi": str(SAMPLE / "qi_sample.jsonl")},
         translation="column",
         cv={"folds": 2, "seed": 1},
         train=train_fields(tiny_base("bert")),
@@ -74,7 +77,8 @@ def test_joint_run_end_to_end_and_resume(tiny_base, data_files, tmp_path, caplog
     )
     # The final model ran the CV-chosen steps scaled to all the data.
     best, sizes = info["cv"]["best_steps"], info["cv"]["fold_sizes"]
-    n_all = info["examples"]  # after the reader dropped the toy set's exact duplicates
+    n_all = info["examples"]
+    assert n_all == sum(len(load_examples(SAMPLE / f"{t}_sample.jsonl")[0]) for t in ("qc", "qi"))
     assert info["final_steps"] == max(1, round(sum(best) / 2 * n_all / (sum(sizes) / 2)))
 
     report = tmp_path / "work" / "report"
