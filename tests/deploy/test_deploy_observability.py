@@ -28,7 +28,6 @@ import uvicorn
 import yaml
 from deploy_promql import (
     RULE_FILES,
-    alert_names,
     load_rules,
     metric_names,
     panel_queries,
@@ -294,7 +293,8 @@ def test_every_panel_and_rule_returns_data(
             prom = Prom(prom_url)
             _wait("the first scrape", lambda: prom.finite(f'up{{instance="{target}"}}') == [1.0])
             statuses = asyncio.run(_load(url, factory))
-            assert {200, 401, 404, 413, 422, 503} <= set(statuses), statuses
+            print("statuses:", dict(statuses))
+            assert {200, 401, 404, 413, 422, 429, 503} <= set(statuses), statuses
 
             # Prometheus holds everything the service counted, and the rules have run on it.
             served = sum(statuses.values())
@@ -335,7 +335,8 @@ def test_every_panel_and_rule_returns_data(
                 return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
 
             _wait("RelevanceBackendFailures to fire", lambda: "RelevanceBackendFailures" in firing())
-            assert "RelevanceBackendFailures" in alert_names()
+            # ... and nothing else: no false alarm on a service that is up, ready and mostly healthy.
+            assert firing() == {"RelevanceBackendFailures"}
 
 
 @pytest.mark.vllm
