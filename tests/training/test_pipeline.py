@@ -151,3 +151,32 @@ def test_bad_configs_fail_with_clear_messages(tmp_path, data_files):
         load_run_config(tmp_path / "list.yaml")
     assert main(["run", "--config", str(tmp_path / "typo.yaml")]) == 2
     assert main(["run", "--config", str(tmp_path / "absent.yaml")]) == 2
+
+
+def test_shipped_configs_are_valid():
+    configs = Path(__file__).resolve().parents[2] / "training" / "configs"
+    runs = {p.stem: load_run_config(p) for p in configs.glob("*.yaml") if not p.stem.startswith("accelerate")}
+    assert {"demo", "shared_qc_cpu", "gemma3_12b_qc", "gemma3_12b_qi"} <= set(runs)
+    demo = runs["demo"]
+    assert (
+        demo.name == "demo-joint-minilm"
+        and demo.tasks == [Task.QC, Task.QI]
+        and demo.train.base_model == "minilm"
+    )
+    for name, task, other in (("gemma3_12b_qc", Task.QC, "qi"), ("gemma3_12b_qi", Task.QI, "qc")):
+        paper = runs[name]
+        t = paper.train
+        assert paper.tasks == [task] and paper.pretrain_data.name == f"{other}_train.jsonl"
+        assert (t.lora.r, t.lora.alpha, t.lora.dropout, t.lora.target_modules) == (16, 32, 0.01, "all-linear")
+        assert (t.learning_rate, t.lr_scheduler, t.epochs, t.max_length, t.bf16) == (
+            1e-5,
+            "constant",
+            2,
+            2048,
+            True,
+        )
+        assert t.uses_translation and "madlad" in str(paper.translation.model)
+    ds = json.loads((configs / "ds_zero2.json").read_text())
+    assert ds["zero_optimization"]["stage"] == 2
+    accelerate = yaml.safe_load((configs / "accelerate_zero2.yaml").read_text())
+    assert accelerate["deepspeed_config"]["deepspeed_config_file"] == "training/configs/ds_zero2.json"
