@@ -265,3 +265,16 @@ def test_sha256sums_without_our_file_is_an_error(tmp_path):
     sums.write_text("00" * 32 + "  other.gguf\n")
     with pytest.raises(BaseBuildError, match="no checksum"):
         gemma.expected_sha256(sums)
+
+
+# ---------------------------------------------------------------- run configs on the named bases
+
+
+@pytest.mark.parametrize("config", ["shared_qc_e5.yaml", "shared_qc_gemma270m.yaml"])
+def test_shared_qc_configs_validate_and_name_a_known_base(config):
+    from training.bases.registry import find_base
+    from training.pipeline import load_run_config
+
+    run = load_run_config(Path(__file__).resolve().parents[2] / "training" / "configs" / config)
+    assert find_base(run.train.base_model) is not None
+    assert run.tasks == ["qc"] and run.data["qc"].parts[:3] == ("..", "shared", "data")
