@@ -52,8 +52,13 @@ def features(train_q, train_c, test_q, test_c, *, ngram: tuple[int, int], max_fe
 
     def vec() -> TfidfVectorizer:
         return TfidfVectorizer(
-            analyzer="char_wb", ngram_range=ngram, lowercase=True, sublinear_tf=True,
-            max_features=max_features, min_df=2, dtype=np.float32,
+            analyzer="char_wb",
+            ngram_range=ngram,
+            lowercase=True,
+            sublinear_tf=True,
+            max_features=max_features,
+            min_df=2,
+            dtype=np.float32,
         )
 
     q_vec, c_vec, shared = vec(), vec(), vec()
@@ -95,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     for fold in tqdm(range(args.folds), desc="folds"):
         test = folds == fold
         x_train, x_test = features(
-            queries[~test], cats[~test], queries[test], cats[test],
-            ngram=(args.ngram_min, args.ngram_max), max_features=args.max_features,
+            queries[~test],
+            cats[~test],
+            queries[test],
+            cats[test],
+            ngram=(args.ngram_min, args.ngram_max),
+            max_features=args.max_features,
         )
         clf = LogisticRegression(C=args.C, max_iter=2000, solver="liblinear")
         clf.fit(x_train, labels[~test])
@@ -122,14 +131,21 @@ def main(argv: list[str] | None = None) -> int:
     tmp.replace(args.out)
 
     detail = metrics.model_dump()["by_language_detail"]
-    print(f"TF-IDF char({args.ngram_min}-{args.ngram_max}) + LR, {args.folds}-fold group CV, n={len(examples)}, "
-          f"{elapsed:.0f}s")
-    print(f"threshold (OOF-tuned) {threshold:.3f}  F1 {metrics.f1:.4f}  ROC-AUC {metrics.roc_auc:.4f}  "
-          f"all-positive F1 {metrics.model_dump()['baseline_all_positive_f1']:.4f}")
+    print(
+        f"TF-IDF char({args.ngram_min}-{args.ngram_max}) + LR, {args.folds}-fold group CV, "
+        f"n={len(examples)}, "
+        f"{elapsed:.0f}s"
+    )
+    print(
+        f"threshold (OOF-tuned) {threshold:.3f}  F1 {metrics.f1:.4f}  ROC-AUC {metrics.roc_auc:.4f}  "
+        f"all-positive F1 {metrics.model_dump()['baseline_all_positive_f1']:.4f}"
+    )
     print(f"{'lang':<6}{'n':>6}{'F1':>8}{'AUC':>8}{'all+F1':>8}")
     for lang, d in detail.items():
-        print(f"{lang:<6}{d['n']:>6}{d['f1']:>8.4f}{(d['roc_auc'] or float('nan')):>8.4f}"
-              f"{d['baseline_all_positive_f1']:>8.4f}")
+        print(
+            f"{lang:<6}{d['n']:>6}{d['f1']:>8.4f}{(d['roc_auc'] or float('nan')):>8.4f}"
+            f"{d['baseline_all_positive_f1']:>8.4f}"
+        )
     print(f"wrote {args.out}")
     return 0
 

@@ -1,0 +1,106 @@
+"""The ceiling: the same model's batched, length-sorted forward pass in-process (no HTTP, no queue).
+
+    .venv/bin/python -m bench.ceiling --model models/<qc checkpoint> --k 16
+
+It scores exactly the pairs the HTTP systems are sent: requests are encoded with `models.PairEncoder`
+(the service's formatter) and scored with `models.inference.score_encoded` (the service's forward pass),
+in chunks of many requests at once, sorted by length — the best any batcher could do with this traffic.
+Tokenisation is inside the timed region, as it is for the servers. It also reports the latency floor:
+one request's K pairs encoded and scored alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.traffic import DEFAULT_DATA, Request, load_corpus, uniform  # noqa: E402
+
+
+class Ceiling:
+    def __init__(self, checkpoint: Path, *, batch_size: int = 64, num_threads: int | None = None) -> None:
+        import torch
+
+        from models import PairEncoder, open_checkpoint
+        from models.loading import load_model, load_tokenizer
+
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self.checkpoint = open_checkpoint(checkpoint, verify_weights=False)
+        tokenizer = load_tokenizer(self.checkpoint)
+        self.model = load_model(self.checkpoint, device="cpu", dtype="float32")
+        pad = self.model.config.pad_token_id
+        self.pad_id = int(pad if pad is not None else (tokenizer.pad_token_id or 0))
+        self.encoder = PairEncoder(tokenizer, self.checkpoint.card.input)
+        self.batch_size = batch_size
+
+    def encode(self, requests: Sequence[Request]):
+        from models import PairInput, Task
+
+        return self.encoder.encode_batch(
+            [PairInput(task=Task.QC, query=r.query, target=c) for r in requests for c in r.categories]
+        )
+
+    def scores(self, requests: Sequence[Request]) -> np.ndarray:
+        from models.inference import score_encoded
+
+        return score_encoded(
+            self.model, self.encode(requests), pad_id=self.pad_id, batch_size=self.batch_size
+        )
+
+    def throughput(self, requests: Sequence[Request], *, seconds: float, chunk_pairs: int = 1024) -> dict:
+        """Pairs/s scoring `requests` in chunks of about `chunk_pairs` pairs, for at least `seconds`."""
+        per_chunk = max(1, chunk_pairs // max(1, requests[0].k))
+        pairs = 0
+        started = time.perf_counter()
+        i = 0
+        while time.perf_counter() - started < seconds:
+            chunk = [requests[(i + j) % len(requests)] for j in range(per_chunk)]
+            i += per_chunk
+            pairs += len(self.scores(chunk))
+        elapsed = time.perf_counter() - started
+        return {"pairs": pairs, "seconds": round(elapsed, 3), "pairs_per_s": pairs / elapsed}
+
+    def single_request_latency(self, requests: Sequence[Request], *, n: int = 20) -> dict:
+        times = []
+        for req in requests[:n]:
+            t0 = time.perf_counter()
+            self.scores([req])
+            times.append(time.perf_counter() - t0)
+        ms = np.asarray(times) * 1000
+        return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="carded checkpoint directory")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="QC data the traffic is drawn from")
+    parser.add_argument("--k", type=int, default=16, help="categories per query")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds")
+    parser.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass")
+    parser.add_argument("--seed", type=int, default=0, help="traffic seed")
+    args = parser.parse_args(argv)
+    ceiling = Ceiling(args.model, batch_size=args.batch_size)
+    requests = uniform(load_corpus(args.data), n=2000, k=args.k, seed=args.seed)
+    ceiling.throughput(requests[:50], seconds=1.0)  # warm-up
+    result = {
+        "k": args.k,
+        **ceiling.throughput(requests, seconds=args.seconds),
+        "single_request": ceiling.single_request_latency(requests),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

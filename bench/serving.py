@@ -1,0 +1,496 @@
+"""Serving benchmark: this service (torch, vLLM backends) vs vLLM's own server vs infinity vs the ceiling.
+
+    bash bench/setup_peers.sh                       # once: infinity + py-spy in /work/bench-venv
+    .venv/bin/python -m bench.serving               # everything, the newest QC checkpoint in models/
+    .venv/bin/python -m bench.serving --systems torch,ceiling --k 16 --concurrency 8 --seconds 5   # quick
+    .venv/bin/python -m bench.report                # tables + plots from the results JSON
+
+One run, one machine, the same checkpoint and the same requests for every system (see `bench.traffic`).
+Systems run one at a time, each its own fresh server process; the load generator shares the machine.
+Per system: a correctness probe (largest |score - ceiling score| over 256 pairs), a closed-loop matrix
+(K x concurrency -> pairs/s, p50/p95/p99), an open-loop run at half the saturated rate (tail latency
+when not overloaded), the Zipf trace, and the growth runs (K up to 256, longer category text).
+Results go to `docs/results/serving.json` (raw, per cell) as each system finishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+from bench import loadgen, peers, traffic  # noqa: E402
+
+ALL_SYSTEMS = ("ceiling", "torch", "torch-cached", "vllm", "vllm-server", "infinity")
+DEFAULT_SYSTEMS = ALL_SYSTEMS
+PROBE_K, PROBE_N = 16, 16
+
+
+def csv_ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.serving",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--model", type=Path, help="QC checkpoint (default: newest QC checkpoint in --models-dir)"
+    )
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models", help="model store")
+    parser.add_argument(
+        "--data", type=Path, default=traffic.DEFAULT_DATA, help="QC data the traffic is drawn from"
+    )
+    parser.add_argument(
+        "--systems", default=",".join(DEFAULT_SYSTEMS), help=f"comma-separated, from {','.join(ALL_SYSTEMS)}"
+    )
+    parser.add_argument("--k", type=csv_ints, default=[1, 16, 64], help="categories per request")
+    parser.add_argument("--concurrency", type=csv_ints, default=[1, 8, 32], help="closed-loop clients")
+    parser.add_argument(
+        "--max-inflight-pairs",
+        type=int,
+        default=512,
+        help="skip matrix cells whose K x concurrency exceeds this (they only add queueing)",
+    )
+    parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per cell")
+    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per server")
+    parser.add_argument(
+        "--half-rate-k",
+        type=int,
+        default=16,
+        help="K of the open-loop run at half the saturated rate (0 skips it)",
+    )
+    parser.add_argument(
+        "--zipf", action=argparse.BooleanOptionalAction, default=True, help="run the Zipf trace"
+    )
+    parser.add_argument("--zipf-s", type=float, default=1.0, help="Zipf exponent of query popularity")
+    parser.add_argument("--zipf-concurrency", type=int, default=16, help="clients on the Zipf trace")
+    parser.add_argument(
+        "--growth-k",
+        type=csv_ints,
+        default=[256],
+        help="extra K values for the growth runs (at --growth-concurrency)",
+    )
+    parser.add_argument(
+        "--growth-paths",
+        type=csv_ints,
+        default=[2, 8],
+        help="category paths joined per target for the text-length runs",
+    )
+    parser.add_argument("--growth-concurrency", type=int, default=4, help="clients in the growth runs")
+    parser.add_argument(
+        "--growth-systems",
+        default="ceiling,torch,vllm,vllm-server,infinity",
+        help="systems that run the growth cells",
+    )
+    parser.add_argument(
+        "--profile", default="", help="comma-separated systems to py-spy during K=16 saturation"
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=ROOT / "runs" / "bench", help="peer checkpoint, logs"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "docs" / "results" / "serving.json", help="results JSON"
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version(), "cpu_count": os.cpu_count(), "machine": platform.machine()}
+    for mod in ("torch", "transformers", "vllm", "fastapi"):
+        with contextlib.suppress(Exception):
+            out[mod] = __import__(mod).__version__
+    try:
+        pip = peers.BENCH_VENV / "bin" / "pip"
+        listing = subprocess.run([str(pip), "list"], capture_output=True, text=True, timeout=60).stdout
+        for line in listing.splitlines():
+            name = line.split()[0].lower() if line.split() else ""
+            if name in ("infinity_emb", "infinity-emb", "sentence-transformers"):
+                out[f"peer:{name}"] = line.split()[1]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.checkpoint = args.model or peers.find_checkpoint(args.models_dir)
+        from models import open_checkpoint
+
+        self.card = open_checkpoint(self.checkpoint, verify_weights=False).card
+        self.corpus = traffic.load_corpus(args.data)
+        self.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+        unknown = sorted(set(self.systems) - set(ALL_SYSTEMS))
+        if unknown:
+            raise ValueError(f"unknown systems {unknown}; choose from {', '.join(ALL_SYSTEMS)}")
+        self.growth_systems = {s.strip() for s in args.growth_systems.split(",")}
+        self.profile = {s.strip() for s in args.profile.split(",") if s.strip()}
+        n_requests = 6000
+        self.uniform = {k: traffic.uniform(self.corpus, n=n_requests, k=k, seed=1000 + k) for k in args.k}
+        for k in args.growth_k:
+            self.uniform.setdefault(
+                k, traffic.uniform(self.corpus, n=max(200, 6000 // k), k=k, seed=1000 + k)
+            )
+        self.long = {
+            p: traffic.long_targets(self.corpus, n=2000, k=16, seed=2000 + p, paths_per_target=p)
+            for p in args.growth_paths
+        }
+        self.warm = traffic.uniform(self.corpus, n=2000, k=16, seed=7)
+        self.probe = traffic.uniform(self.corpus, n=PROBE_N, k=PROBE_K, seed=999)
+        self.zipf = traffic.zipf(self.corpus, n=20000, k=16, seed=11, s=args.zipf_s)
+        self.results: dict = {
+            "meta": {
+                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "checkpoint": str(self.checkpoint),
+                "model": self.card.name,
+                "base_model": self.card.base_model,
+                "max_length": self.card.input.max_length,
+                "num_labels": self.card.num_labels,
+                "seconds_per_cell": args.seconds,
+                "k": args.k,
+                "concurrency": args.concurrency,
+                "zipf_s": args.zipf_s,
+                "zipf_repeat_rate": traffic.repeat_rate(self.zipf),
+                "versions": versions(),
+                "loadavg_start": os.getloadavg(),
+            },
+            "systems": {},
+        }
+        self.results["meta"]["mean_tokens"] = self.mean_tokens()
+        self.reference: list[float] | None = None
+
+    def mean_tokens(self) -> dict:
+        from models import PairEncoder, PairInput, Task, open_checkpoint
+        from models.loading import load_tokenizer
+
+        enc = PairEncoder(
+            load_tokenizer(open_checkpoint(self.checkpoint, verify_weights=False)), self.card.input
+        )
+
+        def mean(reqs: list[traffic.Request]) -> float:
+            pairs = [
+                PairInput(task=Task.QC, query=r.query, target=c) for r in reqs[:100] for c in r.categories
+            ]
+            return sum(e.num_tokens for e in enc.encode_batch(pairs)) / len(pairs)
+
+        out = {"uniform": mean(self.uniform[self.args.k[0]])}
+        out.update({f"paths{p}": mean(reqs) for p, reqs in self.long.items()})
+        return out
+
+    def save(self) -> None:
+        self.results["meta"]["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        write_json(self.args.out, self.results)
+
+    # --- the ceiling, in a child process so its threads and memory do not touch the servers' runs ---
+
+    def run_ceiling(self) -> None:
+        spec = {
+            "checkpoint": str(self.checkpoint),
+            "seconds": self.args.seconds,
+            "probe": [[r.query, list(r.categories)] for r in self.probe],
+            "cells": [{"kind": "matrix", "k": k, "seed": 1000 + k} for k in self.args.k],
+        }
+        if "ceiling" in self.growth_systems:
+            spec["cells"] += [{"kind": "growth_k", "k": k, "seed": 1000 + k} for k in self.args.growth_k]
+            spec["cells"] += [
+                {"kind": "growth_len", "paths": p, "k": 16, "seed": 2000 + p} for p in self.args.growth_paths
+            ]
+        print("== ceiling (in-process forward pass)", flush=True)
+        proc = subprocess.run(
+            [peers.PYTHON, "-m", "bench.serving_ceiling", "--data", str(self.args.data)],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"ceiling worker failed:\n{proc.stderr[-3000:]}")
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.reference = out.pop("probe_scores")
+        self.results["systems"]["ceiling"] = {"label": "ceiling: in-process batched forward (no HTTP)", **out}
+        for cell in out["cells"]:
+            print(
+                f"   {cell['kind']:<10} K={cell['k']:<4} {cell.get('paths', '')!s:<3} "
+                f"{cell['pairs_per_s']:8.1f} pairs/s   "
+                f"single request p50 {cell['single_request']['p50_ms']:.1f} ms",
+                flush=True,
+            )
+        self.save()
+
+    # --- HTTP systems ---
+
+    def system(self, name: str) -> peers.System:
+        ckpt = Path(self.checkpoint)
+        if name == "torch":
+            return peers.service_system(
+                "torch",
+                "this service, torch backend (cache off)",
+                checkpoint=ckpt,
+                backend="torch",
+                cache_size=0,
+            )
+        if name == "torch-cached":
+            return peers.service_system(
+                "torch-cached",
+                "this service, torch backend (cache on)",
+                checkpoint=ckpt,
+                backend="torch",
+                cache_size=100_000,
+            )
+        if name == "vllm":
+            return peers.service_system(
+                "vllm",
+                "this service, vLLM backend (CPU build, cache off)",
+                checkpoint=ckpt,
+                backend="vllm",
+                cache_size=0,
+            )
+        peer_ckpt = peers.export_peer_checkpoint(ckpt, self.args.work_dir / "peer-checkpoint")
+        if name == "vllm-server":
+            return peers.vllm_server_system(
+                peer_checkpoint=peer_ckpt, max_model_len=self.card.input.max_length
+            )
+        if name == "infinity":
+            return peers.infinity_system(peer_checkpoint=peer_ckpt)
+        raise ValueError(name)
+
+    def target(
+        self, server: peers.Server, system: peers.System, requests: list[traffic.Request]
+    ) -> loadgen.Target:
+        return loadgen.Target(
+            server.url + system.path, [system.body(r) for r in requests], [r.k for r in requests]
+        )
+
+    def cell(self, server, system, requests, *, concurrency: int, **labels) -> dict:
+        stats = asyncio.run(
+            loadgen.closed_loop(
+                self.target(server, system, requests), concurrency=concurrency, seconds=self.args.seconds
+            )
+        )
+        row = {**labels, "k": requests[0].k, **stats.to_dict()}
+        print(
+            f"   {labels.get('kind', ''):<10} K={row['k']:<4} c={concurrency:<3} "
+            f"{row['pairs_per_s']:8.1f} pairs/s  "
+            f"p50 {row['p50_ms'] or 0:7.1f}  p95 {row['p95_ms'] or 0:7.1f}  p99 {row['p99_ms'] or 0:7.1f} ms"
+            f"{'  errors ' + str(row['errors']) + ' ' + str(row['first_error']) if row['errors'] else ''}",
+            flush=True,
+        )
+        return row
+
+    def run_http(self, name: str) -> None:
+        system = self.system(name)
+        print(f"== {name}: {system.label}", flush=True)
+        record: dict = {"label": system.label, "cells": []}
+        self.results["systems"][name] = record
+        with peers.Server(system, log_dir=self.args.work_dir / "logs") as server:
+            record["startup_s"] = round(server.started_s, 1)
+            got = asyncio.run(
+                loadgen.fetch_scores(
+                    server.url + system.path, [system.body(r) for r in self.probe], system.scores
+                )
+            )
+            flat = [s for row in got for s in row]
+            if self.reference is not None:
+                record["max_abs_diff_vs_ceiling"] = max(
+                    abs(a - b) for a, b in zip(flat, self.reference, strict=True)
+                )
+                print(
+                    f"   max |score - ceiling| over {len(flat)} pairs: "
+                    f"{record['max_abs_diff_vs_ceiling']:.2e}"
+                )
+            record["probe_scores"] = flat
+            asyncio.run(
+                loadgen.closed_loop(
+                    self.target(server, system, self.warm), concurrency=8, seconds=self.args.warmup
+                )
+            )
+            if name == "torch-cached":
+                self.zipf_cell(server, system, record)
+                return self.save()
+            for k in self.args.k:
+                for c in self.concurrencies(k):
+                    record["cells"].append(
+                        self.cell(server, system, self.uniform[k], concurrency=c, kind="matrix")
+                    )
+                    if name in self.profile and k == 16 and c == max(self.concurrencies(k)):
+                        record["profile"] = self.py_spy(server, system, name)
+            self.half_rate(server, system, record)
+            if self.args.zipf:
+                self.zipf_cell(server, system, record)
+            if name in self.growth_systems:
+                for k in self.args.growth_k:
+                    record["cells"].append(
+                        self.cell(
+                            server,
+                            system,
+                            self.uniform[k],
+                            concurrency=self.args.growth_concurrency,
+                            kind="growth_k",
+                        )
+                    )
+                for p, reqs in self.long.items():
+                    record["cells"].append(
+                        self.cell(
+                            server,
+                            system,
+                            reqs,
+                            concurrency=self.args.growth_concurrency,
+                            kind="growth_len",
+                            paths=p,
+                        )
+                    )
+        self.save()
+
+    def concurrencies(self, k: int) -> list[int]:
+        fits = [c for c in self.args.concurrency if k * c <= self.args.max_inflight_pairs]
+        return fits or [min(self.args.concurrency)]
+
+    def half_rate(self, server, system, record: dict) -> None:
+        k = self.args.half_rate_k
+        sat = [c["pairs_per_s"] for c in record["cells"] if c["kind"] == "matrix" and c["k"] == k]
+        if not k or not sat:
+            return
+        rate = 0.5 * max(sat) / k
+        stats = asyncio.run(
+            loadgen.open_loop(
+                self.target(server, system, self.uniform[k]),
+                rate_rps=rate,
+                seconds=max(self.args.seconds, 10.0),
+                start=3000,
+            )
+        )
+        row = {"kind": "half_rate", "k": k, **stats.to_dict()}
+        record["cells"].append(row)
+        print(
+            f"   half-rate  K={k:<4} {rate:6.2f} req/s  "
+            f"p50 {row['p50_ms'] or 0:7.1f}  p99 {row['p99_ms'] or 0:7.1f} ms"
+            f"  (p99/p50 {((row['p99_ms'] or 0) / (row['p50_ms'] or 1)):.2f})",
+            flush=True,
+        )
+
+    def zipf_cell(self, server, system, record: dict) -> None:
+        record["cells"].append(
+            self.cell(server, system, self.zipf, concurrency=self.args.zipf_concurrency, kind="zipf")
+        )
+
+    def py_spy(self, server, system, name: str) -> dict:
+        """py-spy the server process tree while a K=16 saturation run goes on; top functions by self time."""
+        exe = peers.BENCH_VENV / "bin" / "py-spy"
+        out = self.args.work_dir / "profiles" / f"{name}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        seconds = int(self.args.seconds)
+        spy = subprocess.Popen(
+            [
+                str(exe),
+                "record",
+                "--pid",
+                str(server.pid),
+                "--subprocesses",
+                "--duration",
+                str(seconds),
+                "--rate",
+                "50",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.cell(server, system, self.uniform[16], concurrency=max(self.concurrencies(16)), kind="profiled")
+        spy.wait(timeout=seconds + 60)
+        return summarise_profile(out)
+
+    def run(self) -> None:
+        started = time.monotonic()
+        print(
+            f"checkpoint {self.checkpoint} ({self.card.name}, base {self.card.base_model}, "
+            f"max_length {self.card.input.max_length}); Zipf repeat rate "
+            f"{self.results['meta']['zipf_repeat_rate']:.2f}",
+            flush=True,
+        )
+        if "ceiling" in self.systems or self.reference is None:
+            self.run_ceiling()
+        for name in self.systems:
+            if name == "ceiling":
+                continue
+            try:
+                self.run_http(name)
+            except Exception as exc:
+                print(f"!! {name} failed: {exc}", flush=True)
+                self.results["systems"].setdefault(name, {})["error"] = str(exc)[:2000]
+                self.save()
+        print(f"done in {time.monotonic() - started:.0f}s -> {self.args.out}")
+
+
+def summarise_profile(path: Path, top: int = 25) -> dict:
+    """Self time and inclusive time per function from py-spy's collapsed stacks."""
+    from collections import Counter
+
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    if not path.is_file():
+        return {"error": f"no profile at {path}"}
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        self_time[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    return {
+        "samples": total,
+        "file": str(path),
+        "self": [(f, round(n / total, 4)) for f, n in self_time.most_common(top)] if total else [],
+        "inclusive": [(f, round(n / total, 4)) for f, n in inclusive.most_common(top)] if total else [],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        Bench(args).run()
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
