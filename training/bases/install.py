@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -128,6 +129,16 @@ def check(spec: BaseSpec, folder: Path, *, inputs: Mapping[str, Path] | None = N
     return BaseStatus(spec, folder, "installed", f"verified {len(outputs)} files")
 
 
+def _share(folder: Path) -> None:
+    """Make built files readable like any other file written here (some writers create them 0600),
+    so a server or container running as another user can load the base."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
+
+
 @dataclass(frozen=True, slots=True)
 class InstallResult:
     path: Path
@@ -162,6 +173,7 @@ def install(
     log.info("building %s into %s", spec.name, dest)
     with atomic_directory(dest) as tmp:
         source = module.build(inputs, tmp) or {}
+        _share(tmp)
         log.info("verifying %s", spec.name)
         module.verify(tmp)
         provenance = {
