@@ -107,7 +107,10 @@ def service_system(
             *extra,
         ]
 
-    return System(name, label, "/v1/relevance/qc", service_body, service_scores, command, "/health/ready")
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1"} if backend == "vllm" else {}
+    return System(
+        name, label, "/v1/relevance/qc", service_body, service_scores, command, "/health/ready", env=env
+    )
 
 
 def vllm_server_system(*, peer_checkpoint: Path, max_model_len: int) -> System:
@@ -126,8 +129,8 @@ def vllm_server_system(*, peer_checkpoint: Path, max_model_len: int) -> System:
             "float32",
             "--max-model-len",
             str(max_model_len),
-            "--kv-cache-memory-bytes",
-            str(1 << 30),
+            "--load-format",
+            "safetensors",
             "--host",
             "127.0.0.1",
             "--port",
@@ -145,7 +148,7 @@ def vllm_server_system(*, peer_checkpoint: Path, max_model_len: int) -> System:
         vllm_score_scores,
         command,
         "/health",
-        env={"VLLM_LOGGING_LEVEL": "WARNING"},
+        env={"VLLM_LOGGING_LEVEL": "WARNING", "VLLM_CPU_KVCACHE_SPACE": "1"},
     )
 
 

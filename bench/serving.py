@@ -37,6 +37,16 @@ from bench import loadgen, peers, traffic  # noqa: E402
 ALL_SYSTEMS = ("ceiling", "torch", "torch-cached", "vllm", "vllm-server", "infinity")
 DEFAULT_SYSTEMS = ALL_SYSTEMS
 PROBE_K, PROBE_N = 16, 16
+VLLM_SERVICE_FLAGS = (
+    "--batch-max-pairs",
+    "256",
+    "--batch-max-wait-ms",
+    "1",
+    "--batch-concurrency",
+    "8",
+    "--max-queue-pairs",
+    "100000",
+)
 
 
 def csv_ints(text: str) -> list[int]:
@@ -268,12 +278,15 @@ class Bench:
                 cache_size=100_000,
             )
         if name == "vllm":
+            # The vLLM engine batches continuously by itself: hand it many pairs at once, at once
+            # (the settings bench/vllm_vs_server.py uses).
             return peers.service_system(
                 "vllm",
                 "this service, vLLM backend (CPU build, cache off)",
                 checkpoint=ckpt,
                 backend="vllm",
                 cache_size=0,
+                extra=VLLM_SERVICE_FLAGS,
             )
         peer_ckpt = peers.export_peer_checkpoint(ckpt, self.args.work_dir / "peer-checkpoint")
         if name == "vllm-server":
