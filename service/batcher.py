@@ -1,9 +1,10 @@
 """The micro-batcher shared by every request: pairs from concurrent requests become model batches.
 
 A request submits its encoded pairs as one job. The batcher loop waits until a batch's worth of pairs is
-queued or the oldest pair has waited `max_wait`, takes a window of queued pairs for one backend (oldest
-first, so nothing starves), sorts that window by length and cuts it into batches under the pair and
-padded-token budgets — similar lengths share a batch, so little compute goes to padding. The queue is
+queued or the oldest pair has waited `max_wait`, takes a window of the oldest queued pairs for one backend,
+sorts it by length and cuts it into batches under the pair and padded-token budgets — similar lengths
+share a batch, so little compute goes to padding — and sends the batch holding the oldest pair (so
+nothing starves); the others stay queued and can still grow. The queue is
 bounded in pairs: a job that does not fit is refused at once (429) instead of waiting unboundedly.
 A job whose client went away or timed out is cancelled; its queued pairs are dropped, not scored.
 """
@@ -129,14 +130,16 @@ class MicroBatcher:
     async def _run(self) -> None:
         while True:
             await self._wait_for_work()
-            window = self._take_window()
-            if not window:
+            # Take a free slot first: pairs arriving while every slot is busy still join the next batch,
+            # and pairs not yet in a running batch stay cancellable and counted as queued.
+            await self._slots.acquire()
+            batch = self._next_batch()
+            if not batch:
+                self._slots.release()
                 continue
-            for batch in self._pack(window):
-                await self._slots.acquire()
-                task = asyncio.create_task(self._dispatch(batch))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
+            task = asyncio.create_task(self._dispatch(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
     async def _wait_for_work(self) -> None:
         while not self._queue:
@@ -148,13 +151,17 @@ class MicroBatcher:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            if self._queue and self._queue[0].enqueued_at + self.max_wait_s < deadline:
-                deadline = self._queue[0].enqueued_at + self.max_wait_s
+            if not self._queue:
+                return
 
-    def _take_window(self) -> list[_Item]:
-        """Oldest-first pairs of the oldest pair's backend, up to WINDOW_BATCHES batches' worth."""
-        while self._queue and self._queue[0].job.cancelled:
-            self._queue.popleft()
+    def _next_batch(self) -> list[_Item]:
+        """The length-sorted batch holding the oldest queued pair, cut from a window of queued pairs.
+
+        The window is the oldest pairs of the oldest pair's backend, up to WINDOW_BATCHES batches' worth;
+        sorted by length it is packed into batches, and the batch with the oldest pair goes now (so no
+        pair starves); the rest stay queued in arrival order.
+        """
+        self._queue = deque(item for item in self._queue if not item.job.cancelled)
         if not self._queue:
             self.metrics.queue_depth.set(0)
             return []
@@ -162,20 +169,19 @@ class MicroBatcher:
         pair_cap = WINDOW_BATCHES * self._pair_budget(backend)
         token_cap = WINDOW_BATCHES * self._token_budget(backend)
         window: list[_Item] = []
-        keep: deque[_Item] = deque()
         tokens = 0
-        while self._queue:
-            item = self._queue.popleft()
-            if item.job.cancelled:
-                continue
-            if item.job.backend is not backend or len(window) >= pair_cap or tokens >= token_cap:
-                keep.append(item)
-                continue
-            window.append(item)
-            tokens += item.pair.num_tokens
-        self._queue = keep
+        for item in self._queue:
+            if len(window) >= pair_cap or tokens >= token_cap:
+                break
+            if item.job.backend is backend:
+                window.append(item)
+                tokens += item.pair.num_tokens
+        oldest = window[0]
+        batch = next(b for b in self._pack(window) if any(item is oldest for item in b))
+        taken = set(map(id, batch))
+        self._queue = deque(item for item in self._queue if id(item) not in taken)
         self.metrics.queue_depth.set(len(self._queue))
-        return window
+        return batch
 
     def _pair_budget(self, backend: Backend) -> int:
         return max(1, min(self.max_batch_pairs, backend.limits.max_batch_pairs))
@@ -204,9 +210,6 @@ class MicroBatcher:
 
     async def _dispatch(self, batch: list[_Item]) -> None:
         try:
-            batch = [item for item in batch if not item.job.cancelled]
-            if not batch:
-                return
             backend = batch[0].job.backend
             started = time.monotonic()
             for item in batch:

@@ -240,11 +240,11 @@ def test_unhealthy_backend_makes_ready_503(faulty, backend) -> None:
 
 def test_slow_backend_times_out_with_504(faulty, backend) -> None:
     url, _ = faulty
-    backend.delay_s = 1.5
+    backend.delay_s = 2.5
     started = time.monotonic()
     assert_error(httpx.post(f"{url}/v1/relevance/qc", json={"pairs": [PAIR]}, timeout=10), 504, "timeout")
-    assert time.monotonic() - started < 1.4
-    time.sleep(0.6)  # let the slow batch drain before the next test
+    assert time.monotonic() - started < 2.4  # answered at the 1 s timeout, not when the batch ends
+    time.sleep(1.6)  # let the slow batch drain before the next test
 
 
 def test_internal_error_is_500_without_internals(faulty, backend, monkeypatch) -> None:
@@ -262,20 +262,37 @@ def test_internal_error_is_500_without_internals(faulty, backend, monkeypatch) -
 
 def test_work_of_a_disconnected_client_is_dropped(faulty, backend) -> None:
     url, _ = faulty
-    backend.delay_s = 0.4
+    backend.delay_s = 0.7  # under the 1 s request timeout
     before = metric_value(scrape(url), "relevance_rejected_requests_total", {"reason": "client_closed"})
+
+    async def until(condition) -> None:
+        for _ in range(500):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition not reached")
 
     async def scenario() -> int:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             first = asyncio.create_task(client.post("/v1/relevance/qc", json={"pairs": [PAIR]}))
-            await asyncio.sleep(0.1)  # the first batch is now inside the slow backend
-            async with httpx.AsyncClient(base_url=url, timeout=0.1) as impatient:
-                with pytest.raises(httpx.TimeoutException):
-                    await impatient.post("/v1/relevance/qc", json={"pairs": [PAIR] * 3})
+            await until(lambda: backend.batches)  # the first batch is inside the slow backend
+            async with httpx.AsyncClient(base_url=url, timeout=10) as impatient:
+                three = [{**PAIR, "query": q} for q in ("bag", "phone case", "yoga mat")]
+                second = asyncio.create_task(impatient.post("/v1/relevance/qc", json={"pairs": three}))
+                async with httpx.AsyncClient(base_url=url) as probe:
+                    for _ in range(500):  # until its 3 pairs wait in the queue
+                        if metric_value((await probe.get("/metrics")).text, "relevance_queue_depth") >= 3:
+                            break
+                        await asyncio.sleep(0.01)
+                    else:
+                        raise AssertionError("the second request never reached the queue")
+                second.cancel()  # the client goes away: its connection closes
+                with pytest.raises(asyncio.CancelledError):
+                    await second
             return (await first).status_code
 
     assert asyncio.run(scenario()) == 200
-    time.sleep(0.6)
+    time.sleep(0.5)
     assert backend.batches == [1]  # the 3 pairs of the client that left were never scored
     after = metric_value(scrape(url), "relevance_rejected_requests_total", {"reason": "client_closed"})
     assert after == before + 1

