@@ -134,9 +134,12 @@ class ModelManager:
             log.error("initial model load failed", extra={"error": exc.message})
 
     async def reload(self, refs: ModelRefs | None, *, initial: bool = False) -> Deployment:
-        """Load, warm and swap in a new generation; on any failure keep the current one and raise."""
+        """Load, warm and swap in a new generation; on any failure keep the current one and raise.
+
+        `refs` naming only one task's model replaces that task's model and keeps the other; no refs
+        re-reads the active ones (new weights at the same path, or the newest in the store)."""
         async with self._lock:
-            refs = refs if refs is not None and not refs.empty else self.refs
+            refs = self._merge(refs)
             try:
                 deployment = await self._load(refs)
             except Exception as exc:
@@ -156,6 +159,7 @@ class ModelManager:
                     param="model",
                 ) from exc
             old, self.current = self.current, deployment
+            self.refs = refs
             self.load_error = None
             if not initial:
                 self.metrics.model_reloads.labels(result="success").inc()
@@ -168,19 +172,41 @@ class ModelManager:
                 self._retire(old)
             return deployment
 
+    def _merge(self, refs: ModelRefs | None) -> ModelRefs:
+        if refs is None or refs.empty:
+            return self.refs
+        if refs.model or self.current is None:
+            return refs
+        active = {task: str(b.checkpoint.path) for task, b in self.current.backends.items()}
+        return ModelRefs(
+            qc_model=refs.qc_model or active.get(Task.QC), qi_model=refs.qi_model or active.get(Task.QI)
+        )
+
     async def _load(self, refs: ModelRefs) -> Deployment:
         plan = await asyncio.to_thread(plan_checkpoints, refs, self.store)
+        # A backend already serving the identical checkpoint (same path, card and weights) is kept.
+        running = {
+            b.checkpoint.path.resolve(): b for b in (self.current.unique_backends() if self.current else [])
+        }
         loaded: dict[Path, Backend] = {}
+        fresh: list[Backend] = []
         try:
             for ckpt in plan.values():
                 key = ckpt.path.resolve()
-                if key not in loaded:
-                    loaded[key] = await self.factory(ckpt, self.settings)
+                if key in loaded:
+                    continue
+                same = running.get(key)
+                if same is not None and same.checkpoint.card == ckpt.card:
+                    loaded[key] = same
+                    continue
+                loaded[key] = await self.factory(ckpt, self.settings)
+                fresh.append(loaded[key])
             backends = {task: loaded[ckpt.path.resolve()] for task, ckpt in plan.items()}
             for task, backend in backends.items():
-                await self._warm_up(task, backend)
+                if any(backend is f for f in fresh):
+                    await self._warm_up(task, backend)
         except BaseException:
-            for backend in loaded.values():
+            for backend in fresh:
                 with contextlib.suppress(Exception):
                     await backend.close()
             raise

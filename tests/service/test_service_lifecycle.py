@@ -280,3 +280,22 @@ def test_models_endpoint_lists_cards(joint_server: str) -> None:
         httpx.get(f"{joint_server}/openapi.json").json()["paths"]["/v1/relevance/qc"]["post"]["summary"]
     )
     assert httpx.get(f"{joint_server}/docs").status_code == 200
+
+
+def test_reload_of_one_task_keeps_the_other_tasks_backend(
+    qc_checkpoint, joint_checkpoint, second_qc_checkpoint
+):
+    factory = FaultyFactory()
+    settings = make_settings(qc_model=str(qc_checkpoint), qi_model=str(joint_checkpoint))
+    with running(create_app(settings, backend_factory=factory)) as url:
+        assert len(factory.backends) == 2
+        r = httpx.post(f"{url}/admin/reload", json={"qc_model": str(second_qc_checkpoint)}, timeout=60)
+        assert r.status_code == 200, r.text
+        served = {m["name"]: m["tasks"] for m in r.json()["models"]}
+        assert served == {"tiny-qc-v2": ["qc"], "tiny-joint": ["qi"]}
+        assert len(factory.backends) == 3  # only the new QC model was loaded; QI's backend kept serving
+        qi = httpx.post(f"{url}/v1/relevance/qi", json={"pairs": [{"query": "bag", "item_title": "handbag"}]})
+        assert qi.status_code == 200 and qi.json()["model"] == "tiny-joint"
+        # An empty reload re-reads the active checkpoints: nothing changed, nothing is loaded again.
+        assert httpx.post(f"{url}/admin/reload", timeout=60).json()["generation"] == 3
+        assert len(factory.backends) == 3
