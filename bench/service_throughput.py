@@ -181,6 +181,7 @@ def main() -> int:
         "--batch-max-pairs", type=int, default=64, help="service batch size = ceiling batch size"
     )
     parser.add_argument("--batch-max-wait-ms", type=float, default=5.0, help="service batch max wait")
+    parser.add_argument("--batch-concurrency", type=int, default=2, help="service batches in flight")
     parser.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     args = parser.parse_args()
 
@@ -214,6 +215,8 @@ def main() -> int:
             "100000",
             "--request-timeout-s",
             "300",
+            "--batch-concurrency",
+            str(args.batch_concurrency),
         ]
         server = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
         try:
@@ -288,6 +291,7 @@ def main() -> int:
                     "half_rate_p99_ms": p99 * 1000,
                     "pairs_per_request": args.pairs_per_request,
                     "concurrency": args.concurrency,
+                    "batch_concurrency": args.batch_concurrency,
                     "threads": args.threads,
                     "batch_max_pairs": args.batch_max_pairs,
                 },

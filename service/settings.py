@@ -37,7 +37,12 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         5.0, ge=0, le=1000, description="longest a pair waits for a batch to fill"
     )
-    batch_concurrency: int = Field(1, ge=1, le=64, description="batches handed to the backend at once")
+    batch_concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="batches handed to the backend at once (2: the next waits ready, no idle gap)",
+    )
     max_queue_pairs: int = Field(4096, ge=1, description="pairs waiting for a batch before requests get 429")
     cache_size: int = Field(100_000, ge=0, description="score cache entries (0 disables the cache)")
 

@@ -198,8 +198,9 @@ def test_request_id_is_echoed_or_generated(limited_server) -> None:
 @pytest.fixture(scope="module")
 def faulty(qc_checkpoint) -> Iterator[tuple[str, FaultyFactory]]:
     factory = FaultyFactory()
+    # One batch at a time: a request's pairs stay queued (droppable) while the slow batch runs.
     settings = make_settings(
-        qc_model=str(qc_checkpoint), request_timeout_s=1.0, cache_size=0, retry_after_s=2
+        qc_model=str(qc_checkpoint), request_timeout_s=1.0, cache_size=0, retry_after_s=2, batch_concurrency=1
     )
     with running(create_app(settings, backend_factory=factory)) as url:
         yield url, factory
