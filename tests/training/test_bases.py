@@ -220,6 +220,8 @@ def test_bases_list_shows_status_and_licence(minilm_store, capsys):
 def test_bases_install_cli_is_idempotent(minilm_store, capsys):
     assert cli_main(["bases", "--root", str(minilm_store), "install", "minilm"]) == 0
     assert "up to date (verified)" in capsys.readouterr().out
+    assert cli_main(["bases", "install", "minilm", "--root", str(minilm_store)]) == 0  # flag after the action
+    assert "up to date (verified)" in capsys.readouterr().out
 
 
 def test_unknown_base_name_is_a_clean_cli_error(tmp_path, caplog):

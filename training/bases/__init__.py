@@ -57,9 +57,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="base store directory (default: $RELEVANCE_BASES_DIR or models/bases)",
     )
+    # `--root` is also accepted after the action; SUPPRESS keeps an absent one from clearing the first.
+    root_after = argparse.ArgumentParser(add_help=False)
+    root_after.add_argument("--root", type=Path, default=argparse.SUPPRESS, help="base store directory")
     actions = parser.add_subparsers(dest="bases_action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="show every named base, its licence and whether it is built and intact")
-    install = actions.add_parser("install", help="build a base (a no-op that re-verifies when up to date)")
+    actions.add_parser(
+        "list",
+        parents=[root_after],
+        help="show every named base, its licence and whether it is built and intact",
+    )
+    install = actions.add_parser(
+        "install", parents=[root_after], help="build a base (a no-op that re-verifies when up to date)"
+    )
     install.add_argument("name", help="base name, e.g. minilm, e5-small, gemma-3-270m")
     install.add_argument("--force", action="store_true", help="rebuild even when an intact build exists")
     parser.set_defaults(handler=_handle)
