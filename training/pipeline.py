@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,27 +223,48 @@ def assign_folds(config: RunConfig, examples: list[Example]) -> list[int]:
 
 def pretrain(config: RunConfig) -> Path | None:
     """Cross-task pre-training: fine-tune on the other task's data, merge; later stages start from it."""
-    from training.data import load_examples
+    from training.data import fingerprint, load_examples
     from training.finetune import finetune
     from training.merge import export_merged
 
     if config.pretrain_data is None:
         return None
-    merged = config.work_dir / "pretrain" / "merged"
-    if (merged / "config.json").is_file():
-        log.info("reusing cross-task pre-trained model %s", merged)
-        return merged
     pre_config = config.pretrain_config()
     rows, report = load_examples(
         config.pretrain_data, task=pre_config.tasks[0], on_error=config.data_on_error
     )
     log.info("pre-training data:\n%s", report.summary())
     rows = translate(config, rows)
-    result = finetune(
-        train=rows, eval=None, config=pre_config, output_dir=config.work_dir / "pretrain", resume=True
-    )
+    work = config.work_dir / "pretrain"
+    identity = {"data": fingerprint(rows), "train": pre_config.model_dump(mode="json")}
+    prepare_dir(work, identity)
+    merged = work / "merged"
+    if (merged / "config.json").is_file():
+        log.info("reusing the cross-task pre-trained model %s", merged)
+        return merged
+    result = finetune(train=rows, eval=None, config=pre_config, output_dir=work, resume=True)
     on_main_process(export_merged, model_dir=result.model_dir, dest=merged)
     return merged
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    from training.data import atomic_write_text
+
+    atomic_write_text(path, json.dumps(doc) + "\n")
+
+
+def prepare_dir(path: Path, identity: dict[str, Any]) -> None:
+    """Make `path` the working directory of a training described by `identity`: kept (and resumed
+    from) if it was started for the same identity, emptied first otherwise, since Trainer checkpoints
+    of other data or settings must not be resumed from."""
+    marker = path / "identity.json"
+    if path.exists():
+        same = marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == identity
+        if same:
+            return
+        log.warning("%s holds a training with other data or settings; starting it afresh", path)
+        on_main_process(shutil.rmtree, path)
+    on_main_process(_write_json, marker, identity)
 
 
 @dataclass
@@ -265,14 +287,22 @@ def train_fold(
     config: RunConfig, examples: list[Example], folds: list[int], k: int, init_from: Path | None
 ) -> tuple[FoldOutcome, np.ndarray]:
     """Fine-tune on every fold but k, select the best step and score on fold k (resumable)."""
+    from training.data import fingerprint
     from training.finetune import finetune
 
     fold_dir = config.work_dir / f"fold-{k}"
     done = fold_dir / "fold.json"
     held = [i for i, f in enumerate(folds) if f == k]
+    # What a fold's results depend on; anything else in the work dir is reused only if this matches.
+    identity = {
+        "ids": [examples[i].id for i in held],
+        "data": fingerprint(examples),
+        "train": config.train.model_dump(mode="json"),
+        "init_from": str(init_from) if init_from else None,
+    }
     if done.is_file():
         saved = json.loads(done.read_text(encoding="utf-8"))
-        if saved["ids"] == [examples[i].id for i in held]:
+        if saved.get("identity") == identity:
             log.info("fold %d already trained (%s)", k, done)
             outcome = FoldOutcome(
                 fold=k,
@@ -283,7 +313,7 @@ def train_fold(
                 model_dir=Path(saved["model_dir"]),
             )
             return outcome, np.asarray(saved["scores"], dtype=np.float64)
-        log.warning("fold %d results are for other data; retraining", k)
+    prepare_dir(fold_dir, identity)
     train = [e for e, f in zip(examples, folds, strict=True) if f != k]
     held_out = [examples[i] for i in held]
     log.info(
@@ -307,7 +337,7 @@ def train_fold(
         done,
         json.dumps(
             {
-                "ids": [e.id for e in held_out],
+                "identity": identity,
                 "scores": result.eval_scores.tolist(),
                 "best_step": result.best_step,
                 "total_steps": result.total_steps,
@@ -414,9 +444,16 @@ def final_steps(config: RunConfig, cv: CVOutcome, n_all: int) -> int:
 def train_final(
     config: RunConfig, examples: list[Example], steps: int | None, init_from: Path | None
 ) -> FinetuneResult:
+    from training.data import fingerprint
     from training.finetune import finetune
 
     final_config = config.train if steps is None else config.train.model_copy(update={"max_steps": steps})
+    identity = {
+        "data": fingerprint(examples),
+        "train": final_config.model_dump(mode="json"),
+        "init_from": str(init_from) if init_from else None,
+    }
+    prepare_dir(config.work_dir / "final", identity)
     log.info(
         "final model: %d examples, %s", len(examples), f"{steps} steps" if steps else "configured epochs"
     )

@@ -180,3 +180,16 @@ def test_shipped_configs_are_valid():
     assert ds["zero_optimization"]["stage"] == 2
     accelerate = yaml.safe_load((configs / "accelerate_zero2.yaml").read_text())
     assert accelerate["deepspeed_config"]["deepspeed_config_file"] == "training/configs/ds_zero2.json"
+
+
+def test_work_dirs_are_resumed_only_for_the_same_training(tmp_path):
+    from training.pipeline import prepare_dir
+
+    work = tmp_path / "fold-0"
+    prepare_dir(work, {"train": {"learning_rate": 1e-5}})
+    (work / "checkpoint-10").mkdir()
+    prepare_dir(work, {"train": {"learning_rate": 1e-5}})
+    assert (work / "checkpoint-10").is_dir()  # same training: resumable state kept
+    prepare_dir(work, {"train": {"learning_rate": 2e-5}})
+    assert not (work / "checkpoint-10").exists()  # other settings: never resumed from
+    assert json.loads((work / "identity.json").read_text()) == {"train": {"learning_rate": 2e-5}}
