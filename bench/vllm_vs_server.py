@@ -11,7 +11,7 @@ Same checkpoint, same pairs, same engine settings, one server at a time on the s
   also spares it the tokenization the service pays for).
 
 For each: a warm-up, closed-loop saturation (pairs/s), then open-loop Poisson arrivals for p50/p99 at the
-same offered rate for both (`--rate`, default half the service's saturation). Scores are cross-checked on
+same offered rate for both (`--rate`, default half the first server's saturation). Scores are cross-checked on
 a sample first.
 
 Without `--checkpoint`, the gemma-3-270m base (built with `python -m training bases install gemma-3-270m`,
@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -109,13 +111,99 @@ def measure(
         flush=True,
     )
     rate_pairs = rate_pairs or sat.pairs_per_s / 2
-    lat = asyncio.run(open_loop(target, rate_rps=rate_pairs / args.pairs_per_request, seconds=args.duration))
+    before = scrape_means(url)
+    lat = asyncio.run(
+        open_loop(target, rate_rps=rate_pairs / args.pairs_per_request, seconds=args.latency_duration)
+    )
+    breakdown = {k: v for k, v in diff_means(before, scrape_means(url)).items() if v is not None}
     print(
         f"  {name:8s} open loop at {rate_pairs:.0f} pairs/s: p50 {lat.p50_ms:.1f} ms, "
         f"p99 {lat.p99_ms:.1f} ms ({lat.requests} requests, {lat.errors} errors)",
         flush=True,
     )
-    return {"saturation": sat.to_dict(), "open_loop": lat.to_dict(), "rate_pairs": rate_pairs}
+    if breakdown:
+        print(
+            "           service-side means in that phase: "
+            + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in breakdown.items()),
+            flush=True,
+        )
+    return {
+        "saturation": sat.to_dict(),
+        "open_loop": lat.to_dict(),
+        "rate_pairs": rate_pairs,
+        "service_means_s": breakdown,
+    }
+
+
+# Histograms whose mean splits the service's latency into waiting and computing.
+BREAKDOWN = {
+    "request": "relevance_request_duration_seconds",
+    "queue": "relevance_queue_duration_seconds",
+    "inference": "relevance_inference_duration_seconds",
+    "vllm_e2e": "vllm:e2e_request_latency_seconds",
+    "vllm_queue": "vllm:request_queue_time_seconds",
+}
+
+
+def scrape_means(url: str) -> dict[str, tuple[float, float]]:
+    """(sum, count) of the breakdown histograms from the server's /metrics (empty when it has none)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    base = url.split("/v1/")[0].removesuffix("/classify")
+    try:
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return {}
+    totals: dict[str, list[float]] = {}
+    names = {v: k for k, v in BREAKDOWN.items()}
+    for family in text_string_to_metric_families(text):
+        if family.name not in names:
+            continue
+        acc = totals.setdefault(names[family.name], [0.0, 0.0])
+        for sample in family.samples:
+            if sample.name.endswith("_sum"):
+                acc[0] += sample.value
+            elif sample.name.endswith("_count"):
+                acc[1] += sample.value
+    return {k: (v[0], v[1]) for k, v in totals.items()}
+
+
+def diff_means(before: dict, after: dict) -> dict[str, float | None]:
+    out = {}
+    for key, (total, count) in after.items():
+        t0, c0 = before.get(key, (0.0, 0.0))
+        out[key] = (total - t0) / (count - c0) if count > c0 else None
+    return out
+
+
+@dataclass
+class Server:
+    cmd: list[str]
+    ready: str
+    route: str
+    bodies: list[dict]
+    parse: Callable[[dict], list[float]]
+
+
+def service_command(path: Path) -> list[str]:
+    # vLLM batches by itself: hand micro-batches over at once and keep several in flight.
+    return [
+        sys.executable, "-m", "service", "--backend", "vllm", "--model", str(path), "--cache-size", "0",
+        "--log-level", "warning", "--max-queue-pairs", "100000", "--batch-max-pairs", "256",
+        "--batch-max-wait-ms", "1", "--batch-concurrency", "8", "--request-timeout-s", "300",
+    ]  # fmt: skip
+
+
+def vllm_command(kwargs: dict) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--host", "127.0.0.1",
+        "--disable-uvicorn-access-log",
+    ]  # fmt: skip
+    for key, value in kwargs.items():
+        if key in ("trust_remote_code", "seed"):
+            continue  # the server's defaults already
+        cmd += ["--" + key.replace("_", "-"), json.dumps(value) if isinstance(value, dict) else str(value)]
+    return cmd
 
 
 def main() -> int:
@@ -128,9 +216,13 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=2000, help="distinct QC pairs used")
     parser.add_argument("--pairs-per-request", type=int, default=8, help="pairs in each request")
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients at saturation")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per measured phase")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of closed-loop saturation")
+    parser.add_argument("--latency-duration", type=float, default=60.0, help="seconds of open-loop load")
     parser.add_argument(
-        "--rate", type=float, help="open-loop pairs/s for both (default: half the service's saturation)"
+        "--order", default="service,vllm", help="which server runs first (the machine may drift)"
+    )
+    parser.add_argument(
+        "--rate", type=float, help="open-loop pairs/s for both (default: half the first server's saturation)"
     )
     parser.add_argument("--kv-cache-gib", type=int, default=1, help="VLLM_CPU_KVCACHE_SPACE for both servers")
     parser.add_argument("--out", type=Path, help="also write the numbers as JSON here")
@@ -162,98 +254,45 @@ def main() -> int:
 
         results: dict[str, dict] = {}
         scores: dict[str, list[float]] = {}
-        probe = 8
-
-        # --- the service on the vLLM backend ---
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "service",
-            "--backend",
-            "vllm",
-            "--model",
-            str(path),
-            "--port",
-            str(port),
-            "--cache-size",
-            "0",
-            "--log-level",
-            "warning",
-            "--max-queue-pairs",
-            "100000",
-            "--batch-max-pairs",
-            "256",
-            "--batch-max-wait-ms",
-            "1",
-            "--batch-concurrency",
-            "8",
-            "--request-timeout-s",
-            "300",
-        ]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until(f"{url}/health/ready", proc, timeout=900)
-            scores["service"] = [
-                s
-                for r in asyncio.run(
-                    fetch_scores(
-                        f"{url}/v1/relevance/qc",
-                        service_bodies[:probe],
-                        lambda p: [x["score"] for x in p["results"]],
-                    )
-                )
-                for s in r
-            ]
-            results["service"] = measure(
-                "service", f"{url}/v1/relevance/qc", service_bodies, sizes, args, rate_pairs=args.rate
+        servers = {
+            "service": Server(
+                cmd=service_command(path),
+                ready="/health/ready",
+                route="/v1/relevance/qc",
+                bodies=service_bodies,
+                parse=lambda p: [x["score"] for x in p["results"]],
+            ),
+            "vllm": Server(
+                cmd=vllm_command(engine_kwargs(checkpoint)),
+                ready="/health",
+                route="/classify",
+                bodies=vllm_bodies,
+                parse=lambda p: [d["probs"][-1] for d in p["data"]],
+            ),
+        }
+        order = [name.strip() for name in args.order.split(",")]
+        if sorted(order) != sorted(servers):
+            raise SystemExit(f"--order must name service and vllm, got {args.order!r}")
+        rate = args.rate
+        for name in order:
+            server = servers[name]
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            cmd = [*server.cmd, "--port", str(port)]
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-        finally:
-            stop(proc)
-
-        # --- vLLM's own server, same engine arguments ---
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        kwargs = engine_kwargs(checkpoint)
-        cmd = [
-            sys.executable,
-            "-m",
-            "vllm.entrypoints.openai.api_server",
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-            "--disable-uvicorn-access-log",
-        ]
-        for key, value in kwargs.items():
-            if key in ("trust_remote_code", "seed"):
-                continue  # defaults already
-            cmd += [
-                "--" + key.replace("_", "-"),
-                json.dumps(value) if isinstance(value, dict) else str(value),
-            ]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until(f"{url}/health", proc, timeout=900)
-            scores["vllm"] = [
-                d["probs"][-1]
-                for r in asyncio.run(
-                    fetch_scores(f"{url}/classify", vllm_bodies[:probe], lambda p: p["data"])
+            try:
+                wait_until(f"{url}{server.ready}", proc, timeout=900)
+                probe = asyncio.run(fetch_scores(f"{url}{server.route}", server.bodies[:8], server.parse))
+                scores[name] = [s for r in probe for s in r]
+                # Latency at one rate for both: both servers see the same offered load.
+                results[name] = measure(
+                    name, f"{url}{server.route}", server.bodies, sizes, args, rate_pairs=rate
                 )
-                for d in r
-            ]
-            # Latency at the service's rate: both servers see the same offered load.
-            results["vllm"] = measure(
-                "vllm",
-                f"{url}/classify",
-                vllm_bodies,
-                sizes,
-                args,
-                rate_pairs=results["service"]["rate_pairs"],
-            )
-        finally:
-            stop(proc)
+                rate = results[name]["rate_pairs"]
+            finally:
+                stop(proc)
 
     diff = float(np.max(np.abs(np.subtract(scores["service"], scores["vllm"]))))
     print(f"  score check on {len(scores['vllm'])} pairs: max |service - vllm| = {diff:.2e}")

@@ -114,3 +114,32 @@ def test_vllm_metrics_are_exposed(served: Served) -> None:
         s.value for s in families["vllm:prompt_tokens"].samples if s.name == "vllm:prompt_tokens_total"
     ]
     assert prompt_tokens and sum(prompt_tokens) > 0
+
+
+def test_vllm_own_activation_agrees_with_logits_to_scores(served: Served) -> None:
+    """Why raw logits are safe: for this config vLLM's default classify activation (softmax over two
+    labels) gives the same class-1 probability that `models.logits_to_scores` computes from the logits."""
+    from vllm import PoolingParams, TokensPrompt
+
+    encoded = served.backend.encoder.encode_batch(mixed_pairs(tuple(served.checkpoint.card.tasks)))
+    ours = served.loop.run(served.backend.score(encoded))
+
+    async def vllm_probs(pair, n: int) -> list[float]:
+        final = None
+        async for out in served.backend.engine.encode(
+            TokensPrompt(prompt_token_ids=pair.input_ids),
+            PoolingParams(task="classify"),
+            request_id=f"act-{n}",
+        ):
+            final = out
+        return final.outputs.data.float().tolist()
+
+    async def all_probs():
+        import asyncio
+
+        return await asyncio.gather(*(vllm_probs(p, n) for n, p in enumerate(encoded)))
+
+    probs = np.asarray(served.loop.run(all_probs()))
+    assert probs.shape == (len(encoded), 2)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probs[:, 1], ours, atol=1e-5, rtol=0)
