@@ -192,6 +192,15 @@ def test_changed_inputs_make_a_build_stale(minilm_store, tmp_path):
     assert status.status == "stale"
 
 
+def test_a_build_by_an_older_builder_is_stale(minilm_store, tmp_path):
+    folder = tmp_path / "minilm"
+    shutil.copytree(minilm_store / "minilm", folder)
+    record = json.loads((folder / PROVENANCE_FILENAME).read_text())
+    (folder / PROVENANCE_FILENAME).write_text(json.dumps({**record, "builder_version": 0}))
+    status = check(get_base("minilm"), folder)
+    assert status.status == "stale" and "older builder" in status.detail
+
+
 def test_resolve_base_by_name(minilm_store, tmp_path):
     assert resolve_base("minilm", root=minilm_store) == minilm_store / "minilm"
     assert resolve_base(minilm_store / "minilm") == minilm_store / "minilm"

