@@ -7,12 +7,16 @@ so a vLLM score is computed from the same input, by the same formula, as a torch
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from models.checkpoint import Checkpoint
 from models.loading import DTYPES
 
 CLASSIFIER_SUFFIX = "ForSequenceClassification"
+# vLLM's CPU build otherwise sizes its KV cache from free memory; a classifier needs one prefill per request
+# and no decode, so 1 GiB holds thousands of in-flight pairs at max_length 512.
+DEFAULT_CPU_KVCACHE_GIB = 1
 # What the checkpoint and the score-equality guarantee decide; options may not change them.
 FIXED_ARGS = frozenset(
     {
@@ -78,11 +82,19 @@ def engine_kwargs(checkpoint: Checkpoint, *, dtype: str | None = None, **overrid
     causal = causal_architecture(card.architecture)
     if causal is not None:
         kwargs["hf_overrides"] = {"architectures": [causal]}
+    if "VLLM_CPU_KVCACHE_SPACE" not in os.environ and _is_cpu_build():
+        kwargs["kv_cache_memory_bytes"] = DEFAULT_CPU_KVCACHE_GIB << 30
     fixed = sorted(FIXED_ARGS & overrides.keys())
     if fixed:
         raise ValueError(f"vLLM engine arguments {fixed} follow from the checkpoint and cannot be overridden")
     kwargs.update(overrides)
     return kwargs
+
+
+def _is_cpu_build() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
 
 
 def _vllm_version() -> str:

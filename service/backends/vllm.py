@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# vLLM's CPU build reserves this much KV cache unless told otherwise; a classifier needs one prefill per
-# request and no decode, so 1 GiB holds thousands of in-flight pairs at max_length 512.
-DEFAULT_CPU_KVCACHE_GIB = 1
 _request_ids = itertools.count()
 
 
@@ -130,18 +126,8 @@ class VllmBackend:
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
-    """Engine arguments from `settings.backend_options` plus defaults that suit a classifier."""
-    options: dict[str, Any] = {"disable_log_stats": False, "enable_log_requests": False}
-    if "VLLM_CPU_KVCACHE_SPACE" not in os.environ and _is_cpu_build():
-        options["kv_cache_memory_bytes"] = DEFAULT_CPU_KVCACHE_GIB << 30
-    options.update(settings.backend_options)
-    return options
-
-
-def _is_cpu_build() -> bool:
-    from vllm.platforms import current_platform
-
-    return current_platform.is_cpu()
+    """Engine arguments from `settings.backend_options`; stats stay on because they feed `vllm:` metrics."""
+    return {"disable_log_stats": False, "enable_log_requests": False, **settings.backend_options}
 
 
 async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBackend:
