@@ -104,15 +104,9 @@ async def _initial_load(services: Services) -> None:
 def _install_sighup(services: Services) -> bool:
     """SIGHUP reloads the configured checkpoints (only possible when serving from the main thread)."""
 
-    async def reload() -> None:
-        log.info("SIGHUP: reloading models")
-        with contextlib.suppress(ApiError):  # a refused checkpoint is logged; the old model keeps serving
-            await services.manager.reload(None)
-
     def on_sighup() -> None:
-        task = asyncio.create_task(reload(), name="sighup-reload")
-        services.manager._closers.add(task)
-        task.add_done_callback(services.manager._closers.discard)
+        log.info("SIGHUP: reloading models")
+        services.manager.reload_in_background()
 
     try:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)

@@ -21,6 +21,7 @@ from models import CARD_FILENAME, Checkpoint, CheckpointError, ModelStore, PairI
 from service.backends import Backend, BackendFactory
 from service.errors import ApiError, ErrorType
 from service.metrics import Metrics
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,14 @@ class Deployment:
 
 class ModelManager:
     def __init__(
-        self, *, refs: ModelRefs, store: ModelStore, factory: BackendFactory, settings, metrics: Metrics
-    ):
+        self,
+        *,
+        refs: ModelRefs,
+        store: ModelStore,
+        factory: BackendFactory,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
         self.refs = refs
         self.store = store
         self.factory = factory
@@ -244,6 +251,17 @@ class ModelManager:
         if old.leases == 0:
             old._idle.set()
         task = asyncio.create_task(self._close_when_idle(old), name=f"retire-gen-{old.generation}")
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    def reload_in_background(self) -> None:
+        """An empty reload as a task (SIGHUP); a refused checkpoint is logged, the old one keeps serving."""
+
+        async def reload() -> None:
+            with contextlib.suppress(ApiError):
+                await self.reload(None)
+
+        task = asyncio.create_task(reload(), name="background-reload")
         self._closers.add(task)
         task.add_done_callback(self._closers.discard)
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from service.errors import ApiError, ErrorType
 
+if TYPE_CHECKING:
+    from service.deps import Services
 
-async def check_ready(services) -> None:
+
+async def check_ready(services: Services) -> None:
     manager, metrics = services.manager, services.metrics
     retry = {"Retry-After": str(services.settings.retry_after_s)}
     deployment = manager.current

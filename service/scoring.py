@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from models import PairInput, Task
-from service.batcher import MicroBatcher
+from service.batcher import Job, MicroBatcher
 from service.cache import ScoreCache
 from service.deployment import ModelManager
 from service.errors import ApiError, ErrorType
@@ -125,7 +125,7 @@ class ScoringService:
             usage=Usage(pairs=len(encoded), tokens=sum(e.num_tokens for e in encoded), truncated=truncated),
         )
 
-    async def _wait(self, job, disconnected: Callable[[], Awaitable[object]] | None) -> list[float]:
+    async def _wait(self, job: Job, disconnected: Callable[[], Awaitable[object]] | None) -> list[float]:
         waiters: set[asyncio.Future] = {job.future}
         watcher = asyncio.ensure_future(disconnected()) if disconnected is not None else None
         if watcher is not None:
