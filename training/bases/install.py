@@ -117,7 +117,9 @@ def check(spec: BaseSpec, folder: Path, *, inputs: Mapping[str, Path] | None = N
         return BaseStatus(spec, folder, "stale", "built by an older builder")
     if inputs is not None:
         now = _input_hashes(inputs)
-        if {k: v["sha256"] for k, v in now.items()} != {k: v["sha256"] for k, v in record["inputs"].items()}:
+        if {k: v["sha256"] for k, v in now.items()} != {
+            k: v.get("sha256") for k, v in record.get("inputs", {}).items()
+        }:
             return BaseStatus(spec, folder, "stale", "source files changed since the build")
     outputs = _output_hashes(folder)
     if outputs != record.get("outputs"):
