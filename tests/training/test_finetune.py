@@ -125,3 +125,33 @@ def test_bad_inputs_fail_clearly(tiny_base, tmp_path):
         )
     with pytest.raises(ValueError, match="extra"):
         TrainConfig(base_model="x", lerning_rate=1.0)
+
+
+def test_finetune_cli(tiny_base, tmp_path):
+    import yaml
+
+    from training.cli import main
+    from training.data import write_examples
+
+    data = tmp_path / "qc.jsonl"
+    write_examples(data, toy_examples(n=16))
+    run_config = {
+        "name": "x",
+        "tasks": ["qc"],
+        "data": {"qc": str(data)},
+        "train": {"base_model": str(tiny_base("bert")), "max_length": 32, "max_steps": 2, "batch_size": 4},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(run_config))
+    out = tmp_path / "out"
+    args = [
+        "finetune",
+        "--config",
+        str(tmp_path / "run.yaml"),
+        "--train",
+        str(data),
+        "--output-dir",
+        str(out),
+    ]
+    assert main(args) == 0
+    assert json.loads((out / "final" / META_FILENAME).read_text())["total_steps"] == 2
+    assert main([*args[:3], "--train", str(tmp_path / "missing.jsonl"), "--output-dir", str(out)]) == 2
