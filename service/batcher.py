@@ -26,9 +26,11 @@ from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-# A window holds up to this many batches' worth of pairs; sorting a larger window cuts more padding
-# but makes the newest pairs of the window wait for the earlier batches.
-WINDOW_BATCHES = 2
+# A window holds up to this many batches' worth of the oldest pairs. Sorting a larger window cuts more
+# padding (simulated on real QC pairs at saturation: padded/real tokens 1.75 unsorted, 1.43 with 2,
+# 1.22 with 4, 1.17 with 8 batches; 1.02 for a global sort), and costs no latency: the batch holding
+# the oldest pair always goes first.
+WINDOW_BATCHES = 8
 
 
 @dataclass(eq=False)
