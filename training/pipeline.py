@@ -82,6 +82,9 @@ class RunConfig(BaseModel):
     train: TrainConfig
     final: Literal["retrain", "fold_average"] = "retrain"
     data_on_error: Literal["fail", "drop"] = "fail"
+    # Trainer checkpoints (weights + optimizer state) exist to resume an interrupted run; once the run
+    # has published, they are deleted unless kept. Fold/final models, scores and reports always stay.
+    keep_checkpoints: bool = False
     models_dir: Path = Path("models")
     work_dir: Path | None = None  # default runs/<name>
     report_dir: Path | None = None  # default <work_dir>/report
@@ -445,7 +448,7 @@ def train_final(
     config: RunConfig, examples: list[Example], steps: int | None, init_from: Path | None
 ) -> FinetuneResult:
     from training.data import fingerprint
-    from training.finetune import finetune
+    from training.finetune import FINAL_DIRNAME, META_FILENAME, FinetuneResult, finetune
 
     final_config = config.train if steps is None else config.train.model_copy(update={"max_steps": steps})
     identity = {
@@ -453,7 +456,15 @@ def train_final(
         "train": final_config.model_dump(mode="json"),
         "init_from": str(init_from) if init_from else None,
     }
-    prepare_dir(config.work_dir / "final", identity)
+    work = config.work_dir / "final"
+    prepare_dir(work, identity)
+    done = work / FINAL_DIRNAME / META_FILENAME  # written when fine-tuning has finished
+    if done.is_file():
+        meta = json.loads(done.read_text(encoding="utf-8"))
+        log.info("final model already trained (%s)", done.parent)
+        return FinetuneResult(
+            model_dir=done.parent, best_step=meta["best_step"], total_steps=meta["total_steps"]
+        )
     log.info(
         "final model: %d examples, %s", len(examples), f"{steps} steps" if steps else "configured epochs"
     )
@@ -465,6 +476,15 @@ def train_final(
         init_from=init_from,
         resume=True,
     )
+
+
+def prune_checkpoints(config: RunConfig) -> None:
+    """Delete the Trainer checkpoints of a finished run (unless `keep_checkpoints`)."""
+    if config.keep_checkpoints:
+        return
+    for path in sorted(config.work_dir.glob("*/checkpoint-*")):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def run(config: RunConfig) -> Path:
@@ -524,6 +544,7 @@ def run(config: RunConfig) -> Path:
         ]
         extra = {"published": [str(p) for p in published], **info}
         on_main_process(write_run_report, config, evaluation, cv, extra, report=False)
+        on_main_process(prune_checkpoints, config)
         return published[0]
     steps = final_steps(config, cv, len(examples)) if cv is not None else None
     final = train_final(config, examples, steps, init_from)
@@ -540,6 +561,7 @@ def run(config: RunConfig) -> Path:
         check_examples=check,
     ) or (store.root / config.name)
     on_main_process(write_run_report, config, evaluation, cv, {"published": str(path), **info}, report=False)
+    on_main_process(prune_checkpoints, config)
     return path
 
 
@@ -560,6 +582,7 @@ run config keys (YAML; unknown keys are errors):
                        max_steps, batch_size, grad_accum, eval_steps, seed, bf16, num_labels, ...
   final                retrain (all data, CV-chosen steps) | fold_average (publish <name>-fold<k>)
   data_on_error        fail | drop: invalid data rows stop the run or are dropped and counted
+  keep_checkpoints     keep Trainer checkpoints after a successful run (default false: deleted)
   models_dir           model store (default models); work_dir (default runs/<name>, resumable);
   report_dir           (default <work_dir>/report)
 """

@@ -93,7 +93,9 @@ def test_joint_run_end_to_end_and_resume(tiny_base, tmp_path, caplog):
         again = run(load_run_config(config_path))
     messages = [r.getMessage() for r in caplog.records]
     assert any("reusing folds" in m for m in messages)
-    assert sum("already trained" in m for m in messages) == 2
+    assert sum("fold" in m and "already trained" in m for m in messages) == 2
+    assert any("final model already trained" in m for m in messages)
+    assert not list((tmp_path / "work").glob("*/checkpoint-*"))  # pruned once the run had published
     assert open_checkpoint(again).card.thresholds == card.thresholds
 
 
