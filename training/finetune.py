@@ -410,16 +410,17 @@ def finetune(
     cross-task pre-training) to start from instead of `config.base_model`.
     `resume`: continue from the newest checkpoint in `output_dir` when there is one.
     """
+    from transformers import set_seed
+
     from models.inference import score_encoded
     from training.bases import resolve_base
+    from training.data import atomic_write_text
 
     if not train:
         raise ValueError("no training examples")
     check_tasks(train, config, "training data")
     if eval:
         check_tasks(eval, config, "eval data")
-    from transformers import set_seed
-
     set_seed(config.seed)  # before the head and the LoRA matrices are initialised: runs are repeatable
     output_dir = Path(output_dir)
     start = Path(init_from) if init_from is not None else resolve_base(config.base_model)
@@ -488,7 +489,8 @@ def finetune(
         "eval_examples": len(eval) if eval else 0,
     }
     if trainer.is_world_process_zero():
-        (final_dir / META_FILENAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        # Written last: its presence marks a finished fine-tuning (the pipeline relies on it).
+        atomic_write_text(final_dir / META_FILENAME, json.dumps(meta, indent=2) + "\n")
 
     scores = None
     if eval_encoded is not None:
