@@ -490,11 +490,12 @@ def prune_checkpoints(config: RunConfig) -> None:
 def run(config: RunConfig) -> Path:
     """Train, evaluate and publish as the config says; return the published checkpoint's path
     (for `final: fold_average`, fold 0's; the others are `<name>-fold<k>` beside it)."""
-    from training.data import fingerprint
+    from training.data import atomic_write_text, fingerprint
     from training.merge import merge_to_checkpoint
 
-    config.work_dir.mkdir(parents=True, exist_ok=True)
-    (config.work_dir / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    on_main_process(
+        atomic_write_text, config.work_dir / "config.json", config.model_dump_json(indent=2) + "\n"
+    )
     examples = translate(config, load_data(config))
     init_from = pretrain(config)
     store = ModelStore(config.models_dir)
@@ -524,7 +525,9 @@ def run(config: RunConfig) -> Path:
             "fold_sizes": [f.train_size for f in cv.folds],
         }
         on_main_process(write_run_report, config, evaluation, cv, {"published": None, **info})
-    check = examples[:CHECK_EXAMPLES]
+    # Merge check pairs from every task the model serves (a joint model's QI side is checked too).
+    per_task = CHECK_EXAMPLES // len(config.tasks)
+    check = [e for task in config.tasks for e in [x for x in examples if x.task is task][:per_task]]
     if config.final == "fold_average":
         assert cv is not None
         published = [
