@@ -84,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else kind.value
         if kind is ErrorType.NOT_FOUND:
             message = f"no route {request.method} {request.url.path}; see /docs"
-        return error_response(ApiError(kind, message), _metrics_of(request))
+        return error_response(ApiError(kind, message, headers=dict(exc.headers or {})), _metrics_of(request))
 
 
 def task_label(path: str) -> str | None:

@@ -136,6 +136,8 @@ def test_error_paths_share_one_body_and_are_counted(
         kwargs = {**kwargs, "content": _chunks(b'{"pairs": [' + b" " * 3000 + b"]}")}  # fresh generator
     r = httpx.request(method, f"{limited_server}{path}", timeout=10, **kwargs)
     error = assert_error(r, status, type_)
+    if status == 405:
+        assert r.headers["allow"] == "POST"
     if param is not None:
         assert error["param"] == param
     after = scrape(limited_server)
