@@ -33,6 +33,8 @@ class RunStats:
     p99_ms: float | None
     mean_ms: float | None
     first_error: str | None = None
+    start: int = 0  # index of the first request body sent (bodies are sent in order)
+    sent: int = 0  # how many were sent
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,7 +123,7 @@ async def closed_loop(target: Target, *, concurrency: int, seconds: float, start
         t0 = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
-    return _stats(
+    stats = _stats(
         "closed",
         latencies,
         counters["pairs"],
@@ -130,6 +132,8 @@ async def closed_loop(target: Target, *, concurrency: int, seconds: float, start
         concurrency=concurrency,
         first_error=first_error[0] if first_error else None,
     )
+    stats.start, stats.sent = start, counters["next"] - start
+    return stats
 
 
 async def open_loop(
@@ -173,7 +177,7 @@ async def open_loop(
             k += 1
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
-    return _stats(
+    stats = _stats(
         "open",
         latencies,
         counters["pairs"],
@@ -182,6 +186,8 @@ async def open_loop(
         rate=rate_rps,
         first_error=first_error[0] if first_error else None,
     )
+    stats.start, stats.sent = start, k - start
+    return stats
 
 
 async def fetch_scores(url: str, bodies: Sequence[dict], parse) -> list[list[float]]:

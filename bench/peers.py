@@ -63,7 +63,13 @@ def rerank_scores(answer: dict) -> list[float]:
 
 
 def vllm_score_body(req: Request) -> dict:
-    return {"model": SERVED_NAME, "text_1": req.query, "text_2": list(req.categories)}
+    # -1: cut at max_model_len, as the other systems do, instead of refusing the request with 400.
+    return {
+        "model": SERVED_NAME,
+        "text_1": req.query,
+        "text_2": list(req.categories),
+        "truncate_prompt_tokens": -1,
+    }
 
 
 def vllm_score_scores(answer: dict) -> list[float]:

@@ -304,10 +304,13 @@ class Bench:
             server.url + system.path, [system.body(r) for r in requests], [r.k for r in requests]
         )
 
-    def cell(self, server, system, requests, *, concurrency: int, **labels) -> dict:
+    def cell(self, server, system, requests, *, concurrency: int, start: int = 0, **labels) -> dict:
         stats = asyncio.run(
             loadgen.closed_loop(
-                self.target(server, system, requests), concurrency=concurrency, seconds=self.args.seconds
+                self.target(server, system, requests),
+                concurrency=concurrency,
+                seconds=self.args.seconds,
+                start=start,
             )
         )
         row = {**labels, "k": requests[0].k, **stats.to_dict()}
@@ -412,16 +415,23 @@ class Bench:
         )
 
     def zipf_cell(self, server, system, record: dict) -> None:
-        record["cells"].append(
-            self.cell(server, system, self.zipf, concurrency=self.args.zipf_concurrency, kind="zipf")
-        )
+        """Two windows of the trace: from its start (a cold cache), then continuing where that stopped."""
+        start = 0
+        for kind in ("zipf", "zipf_warm"):
+            row = self.cell(
+                server, system, self.zipf, concurrency=self.args.zipf_concurrency, kind=kind, start=start
+            )
+            row["window_repeat_rate"] = traffic.window_repeat_rate(self.zipf, start, start + row["sent"])
+            record["cells"].append(row)
+            start += row["sent"]
 
     def py_spy(self, server, system, name: str) -> dict:
         """py-spy the server process tree while a K=16 saturation run goes on; top functions by self time."""
         exe = peers.BENCH_VENV / "bin" / "py-spy"
         out = self.args.work_dir / "profiles" / f"{name}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
-        seconds = int(self.args.seconds)
+        seconds = max(3, int(self.args.seconds))
+        log = (self.args.work_dir / "profiles" / f"{name}.py-spy.log").open("w")
         spy = subprocess.Popen(
             [
                 str(exe),
@@ -439,9 +449,10 @@ class Bench:
                 str(out),
                 "--nonblocking",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
+        time.sleep(1.0)  # attaching takes a moment; sample the steady state only
         self.cell(server, system, self.uniform[16], concurrency=max(self.concurrencies(16)), kind="profiled")
         spy.wait(timeout=seconds + 60)
         return summarise_profile(out)

@@ -88,6 +88,18 @@ def long_targets(corpus: Corpus, *, n: int, k: int, seed: int, paths_per_target:
     ]
 
 
+def window_repeat_rate(requests: Sequence[Request], start: int, end: int) -> float:
+    """Share of the pairs of requests[start:end] that appeared earlier in the trace (from its start)."""
+    seen = {(r.query, c) for r in requests[:start] for c in r.categories}
+    repeats = total = 0
+    for req in requests[start:end]:
+        for cat in req.categories:
+            repeats += (req.query, cat) in seen
+            seen.add((req.query, cat))
+            total += 1
+    return repeats / total if total else 0.0
+
+
 def repeat_rate(requests: Sequence[Request]) -> float:
     """Share of pairs that already appeared earlier in the trace (the best a cache can do)."""
     seen: set[tuple[str, str]] = set()
