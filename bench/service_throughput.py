@@ -104,9 +104,10 @@ def ceiling(checkpoint: Path, pairs: list[dict], *, batch_size: int, threads: in
     )
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     score_encoded(model, encoded[: batch_size * 4], pad_id=pad_id, batch_size=batch_size)  # warm-up
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     score_encoded(model, encoded, pad_id=pad_id, batch_size=batch_size)
     rate = len(encoded) / (time.perf_counter() - started)
+    per_cpu = len(encoded) / (time.process_time() - cpu)
     started = time.perf_counter()
     for start in range(0, len(encoded), batch_size):
         forward_scores(model, encoded[start : start + batch_size], pad_id=pad_id)
@@ -114,9 +115,16 @@ def ceiling(checkpoint: Path, pairs: list[dict], *, batch_size: int, threads: in
     tokens = statistics.mean(e.num_tokens for e in encoded)
     print(
         f"  ceiling: {rate:8.1f} pairs/s length-sorted, {arrival:8.1f} pairs/s in arrival order "
-        f"({len(encoded)} pairs, mean {tokens:.1f} tokens, batch {batch_size})"
+        f"({len(encoded)} pairs, mean {tokens:.1f} tokens, batch {batch_size}); "
+        f"sorted: {per_cpu:.1f} pairs per CPU-second"
     )
-    return rate, arrival
+    return rate, arrival, per_cpu
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def batch_stats(metrics: str) -> tuple[float, float]:
@@ -254,6 +262,7 @@ def main() -> int:
                 )
             )  # warm-up
             before = batch_stats(httpx.get(f"{url}/metrics").text)
+            server_cpu = cpu_seconds(server.pid)
             sat = asyncio.run(
                 saturate(
                     url,
@@ -263,8 +272,10 @@ def main() -> int:
                     duration=args.duration,
                 )
             )
+            server_cpu = cpu_seconds(server.pid) - server_cpu
             after = batch_stats(httpx.get(f"{url}/metrics").text)
             mean_batch = (after[0] - before[0]) / max(after[1] - before[1], 1)
+            sat_per_cpu = sat * args.duration / server_cpu
             print(
                 f"  service at saturation: {sat:8.1f} pairs/s ({args.concurrency} clients x "
                 f"{args.pairs_per_request} pairs/request; mean batch {mean_batch:.1f} pairs)"
@@ -290,11 +301,16 @@ def main() -> int:
 
     ceiling_rate = statistics.mean(c[0] for c in ceilings)
     arrival_rate = statistics.mean(c[1] for c in ceilings)
+    ceiling_per_cpu = statistics.mean(c[2] for c in ceilings)
     ratio = sat / ceiling_rate
     print(
         f"ceiling (mean of before/after) {ceiling_rate:.1f} pairs/s length-sorted, "
         f"{arrival_rate:.1f} in arrival order; service {sat:.1f} pairs/s = {ratio:.1%} of the sorted "
         f"ceiling, {sat / arrival_rate:.1%} of the arrival-order one"
+    )
+    print(
+        f"CPU efficiency (robust to a shared machine): ceiling {ceiling_per_cpu:.1f}, service "
+        f"{sat_per_cpu:.1f} pairs per CPU-second of the server process = {sat_per_cpu / ceiling_per_cpu:.1%}"
     )
     if args.out:
         args.out.write_text(
@@ -304,6 +320,9 @@ def main() -> int:
                     "ceiling_arrival_order_pairs_per_s": [c[1] for c in ceilings],
                     "service_pairs_per_s": sat,
                     "ratio": ratio,
+                    "ceiling_sorted_pairs_per_cpu_s": [c[2] for c in ceilings],
+                    "service_pairs_per_server_cpu_s": sat_per_cpu,
+                    "cpu_ratio": sat_per_cpu / ceiling_per_cpu,
                     "mean_batch_pairs_at_saturation": mean_batch,
                     "half_rate_p50_ms": p50 * 1000,
                     "half_rate_p99_ms": p99 * 1000,
