@@ -294,10 +294,10 @@ def plots(results: dict, img_dir: Path) -> list[str]:
         if len(by_len) > 1:
             ax2.plot([t for t, _ in by_len], [c["pairs_per_s"] for _, c in by_len], "o-", label=SHORT[name])
     ax1.set_xscale("log", base=2)
-    ax1.set_xlabel("K (categories per query)")
+    ax1.set_xlabel("K (categories per query, one client)")
     ax1.set_ylabel("pairs/s")
     ax1.set_title("Cost of K")
-    ax2.set_xlabel("mean tokens per pair (K=16)")
+    ax2.set_xlabel("mean tokens per pair (K=16, one client)")
     ax2.set_ylabel("pairs/s")
     ax2.set_title("Cost of text length")
     ax1.legend(fontsize=7)

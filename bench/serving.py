@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[2, 8],
         help="category paths joined per target for the text-length runs",
     )
-    parser.add_argument("--growth-concurrency", type=int, default=4, help="clients in the growth runs")
+    parser.add_argument("--growth-concurrency", type=int, default=1, help="clients in the growth runs")
     parser.add_argument(
         "--growth-systems",
         default="ceiling,torch,vllm,vllm-server,infinity",
