@@ -159,7 +159,7 @@ def versions() -> dict:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.checkpoint = args.model or peers.find_checkpoint(args.models_dir)
+        self.checkpoint = args.model or default_checkpoint(args.models_dir, args.work_dir)
         from models import open_checkpoint
 
         self.card = open_checkpoint(self.checkpoint, verify_weights=False).card
@@ -496,6 +496,22 @@ class Bench:
                 self.results["systems"].setdefault(name, {})["error"] = str(exc)[:2000]
                 self.save()
         print(f"done in {time.monotonic() - started:.0f}s -> {self.args.out}")
+
+
+def default_checkpoint(models_dir: Path, work_dir: Path) -> Path:
+    """The newest QC checkpoint in the store, else the MiniLM base with a fresh head (same compute)."""
+    try:
+        return peers.find_checkpoint(models_dir)
+    except FileNotFoundError:
+        from bench.service_throughput import minilm_checkpoint
+        from models import CARD_FILENAME
+
+        path = work_dir / "bench-minilm"
+        if not (path / CARD_FILENAME).is_file():
+            print(f"no QC checkpoint in {models_dir}: using all-MiniLM-L6-v2 + a fresh head ({path})")
+            path.mkdir(parents=True, exist_ok=True)
+            minilm_checkpoint(path)
+        return path
 
 
 def summarise_profile(path: Path, top: int = 25) -> dict:
