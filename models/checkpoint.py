@@ -65,7 +65,11 @@ def open_checkpoint(path: str | Path, *, task: Task | None = None, verify_weight
         raise CheckpointError(f"checkpoint directory {path} does not exist")
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:
-        hint = " (checkpoints are written by `python -m training merge` or `run`)" if CARD_FILENAME in missing else ""
+        hint = (
+            " (checkpoints are written by `python -m training merge` or `run`)"
+            if CARD_FILENAME in missing
+            else ""
+        )
         raise CheckpointError(f"checkpoint {path} is missing {', '.join(missing)}{hint}")
     unsafe = sorted(p.name for p in path.iterdir() if p.suffix in UNSAFE_WEIGHT_SUFFIXES)
     if unsafe:

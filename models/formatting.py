@@ -96,7 +96,9 @@ class PairEncoder:
         queries = self.tokenizer.encode_batch(
             [format_query(p.query, p.query_en, self.spec, p.task) for p in pairs], add_special_tokens=False
         )
-        targets = self.tokenizer.encode_batch([format_target(p.target) for p in pairs], add_special_tokens=False)
+        targets = self.tokenizer.encode_batch(
+            [format_target(p.target) for p in pairs], add_special_tokens=False
+        )
         return [self._fit(p.task, q, t) for p, q, t in zip(pairs, queries, targets, strict=True)]
 
     def _fit(self, task: Task, query: Encoding, target: Encoding) -> EncodedPair:
@@ -109,9 +111,13 @@ class PairEncoder:
             if n_query > budget - len(target.ids):
                 query.truncate(budget - len(target.ids), direction="right")
         final = self.tokenizer.post_process(query, target, add_special_tokens=True)
-        return EncodedPair(input_ids=list(final.ids), token_type_ids=list(final.type_ids), truncated=truncated)
+        return EncodedPair(
+            input_ids=list(final.ids), token_type_ids=list(final.type_ids), truncated=truncated
+        )
 
 
-def encode_pair(tokenizer: PreTrainedTokenizerBase | Tokenizer, pair: PairInput, spec: InputSpec) -> EncodedPair:
+def encode_pair(
+    tokenizer: PreTrainedTokenizerBase | Tokenizer, pair: PairInput, spec: InputSpec
+) -> EncodedPair:
     """One-off convenience; hot paths build a `PairEncoder` once."""
     return PairEncoder(tokenizer, spec).encode(pair)

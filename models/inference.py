@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 
-def collate(batch: Sequence[EncodedPair], *, pad_id: int, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def collate(
+    batch: Sequence[EncodedPair], *, pad_id: int, device: str | torch.device = "cpu"
+) -> dict[str, torch.Tensor]:
     """Right-pad a batch into tensors; classifier heads find the last non-pad token themselves."""
     import torch
 
@@ -32,7 +34,11 @@ def collate(batch: Sequence[EncodedPair], *, pad_id: int, device: str | torch.de
         ids[row, :n] = torch.tensor(e.input_ids)
         types[row, :n] = torch.tensor(e.token_type_ids)
         mask[row, :n] = 1
-    return {"input_ids": ids.to(device), "token_type_ids": types.to(device), "attention_mask": mask.to(device)}
+    return {
+        "input_ids": ids.to(device),
+        "token_type_ids": types.to(device),
+        "attention_mask": mask.to(device),
+    }
 
 
 def forward_scores(model: PreTrainedModel, batch: Sequence[EncodedPair], *, pad_id: int) -> np.ndarray:
@@ -48,8 +54,13 @@ def forward_scores(model: PreTrainedModel, batch: Sequence[EncodedPair], *, pad_
 
 
 def score_encoded(
-    model: PreTrainedModel, encoded: Sequence[EncodedPair], *, pad_id: int, batch_size: int = 64,
-    progress: bool = False, desc: str = "scoring",
+    model: PreTrainedModel,
+    encoded: Sequence[EncodedPair],
+    *,
+    pad_id: int,
+    batch_size: int = 64,
+    progress: bool = False,
+    desc: str = "scoring",
 ) -> np.ndarray:
     """Score many pairs in length-sorted batches (less padding), returned in input order."""
     order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens)

@@ -35,7 +35,9 @@ class ModelStore:
             if path.name.startswith("."):
                 continue
             try:
-                entries.append(StoreEntry(path.name, path, open_checkpoint(path, verify_weights=verify_weights), None))
+                entries.append(
+                    StoreEntry(path.name, path, open_checkpoint(path, verify_weights=verify_weights), None)
+                )
             except CheckpointError as exc:
                 entries.append(StoreEntry(path.name, path, None, str(exc)))
         return entries
@@ -49,7 +51,9 @@ class ModelStore:
         if named.is_dir():
             return named
         known = ", ".join(e.name for e in self.list()) or "none"
-        raise CheckpointError(f"no checkpoint {str(ref)!r} (not a directory, not a name under {self.root}; known: {known})")
+        raise CheckpointError(
+            f"no checkpoint {str(ref)!r} (not a directory, not a name under {self.root}; known: {known})"
+        )
 
     @contextmanager
     def publishing(self, name: str) -> Iterator[Path]:

@@ -9,9 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import tiny  # noqa: E402
+import tiny
 
-from models import Task  # noqa: E402
+from models import Task
 
 
 @pytest.fixture(scope="session")

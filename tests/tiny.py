@@ -44,12 +44,19 @@ def wordpiece_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
     tok.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
     tok.decoder = decoders.WordPiece()
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", model_max_length=512,
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
     )
 
 
@@ -61,15 +68,24 @@ def bpe_tokenizer(vocab_size: int = 800) -> PreTrainedTokenizerFast:
     specials = ["<pad>", "<bos>", "<eos>", "<unk>"]
     tok.train_from_iterator(
         CORPUS,
-        trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
-                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
     )
     bos, eos = tok.token_to_id("<bos>"), tok.token_to_id("<eos>")
     tok.post_processor = processors.TemplateProcessing(
-        single="<bos> $A <eos>", pair="<bos> $A <eos> $B:1 <eos>:1", special_tokens=[("<bos>", bos), ("<eos>", eos)]
+        single="<bos> $A <eos>",
+        pair="<bos> $A <eos> $B:1 <eos>:1",
+        special_tokens=[("<bos>", bos), ("<eos>", eos)],
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+        tokenizer_object=tok,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
         model_max_length=512,
     )
 
@@ -87,8 +103,13 @@ def tiny_bert(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
 
     tokenizer = wordpiece_tokenizer()
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=512, num_labels=num_labels,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=num_labels,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
@@ -102,10 +123,19 @@ def tiny_qwen3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
     tokenizer = bpe_tokenizer()
     # head_dim 32: the smallest head size vLLM's CPU attention kernels accept (the vLLM tests serve these).
     config = Qwen3Config(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=512,
-        num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=512,
+        num_labels=num_labels,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
     return _save(AutoModelForSequenceClassification.from_config(config), tokenizer, path)
@@ -118,10 +148,19 @@ def tiny_gemma3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
     tokenizer = bpe_tokenizer()
     # head_dim 32: the smallest head size vLLM's CPU attention kernels accept (the vLLM tests serve these).
     config = Gemma3TextConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=1, head_dim=32, max_position_embeddings=512,
-        sliding_window=64, num_labels=num_labels, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        head_dim=32,
+        max_position_embeddings=512,
+        sliding_window=64,
+        num_labels=num_labels,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(seed)
     return _save(AutoModelForSequenceClassification.from_config(config), tokenizer, path)
@@ -131,8 +170,13 @@ BUILDERS = {"bert": tiny_bert, "qwen3": tiny_qwen3, "gemma3": tiny_gemma3}
 
 
 def card_checkpoint(
-    path: Path, *, tasks: tuple[Task, ...] = (Task.QC,), name: str = "tiny", max_length: int = 64,
-    thresholds: dict[Task, float] | None = None, arch: str = "bert",
+    path: Path,
+    *,
+    tasks: tuple[Task, ...] = (Task.QC,),
+    name: str = "tiny",
+    max_length: int = 64,
+    thresholds: dict[Task, float] | None = None,
+    arch: str = "bert",
 ) -> Path:
     """A servable checkpoint straight from a random tiny model (no training): for service tests."""
     BUILDERS[arch](path)
@@ -141,9 +185,14 @@ def card_checkpoint(
     config = AutoConfig.from_pretrained(path)
     prefixes = {Task.QC: "[qc] ", Task.QI: "[qi] "} if len(tasks) > 1 else {}
     card = ModelCard(
-        name=name, tasks=list(tasks), base_model=f"tiny-{arch}", architecture=config.architectures[0],
-        num_labels=config.num_labels, input=InputSpec(max_length=max_length, task_prefix=prefixes),
-        thresholds=thresholds or dict.fromkeys(tasks, 0.5), weights_sha256=weights_sha256(path),
+        name=name,
+        tasks=list(tasks),
+        base_model=f"tiny-{arch}",
+        architecture=config.architectures[0],
+        num_labels=config.num_labels,
+        input=InputSpec(max_length=max_length, task_prefix=prefixes),
+        thresholds=thresholds or dict.fromkeys(tasks, 0.5),
+        weights_sha256=weights_sha256(path),
     )
     card.write(path / CARD_FILENAME)
     return path

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from models import CARD_FILENAME, CheckpointError, ModelCard, ModelStore, Task, open_checkpoint, weights_sha256
+from models import (
+    CARD_FILENAME,
+    CheckpointError,
+    ModelCard,
+    ModelStore,
+    Task,
+    open_checkpoint,
+    weights_sha256,
+)
 from models.store import atomic_directory
 
 
@@ -58,7 +66,7 @@ def test_pickle_weights_refused(ckpt: Path) -> None:
 def test_no_safetensors(ckpt: Path) -> None:
     for file in ckpt.glob("*.safetensors"):
         file.unlink()
-    with pytest.raises(CheckpointError, match="no \\*.safetensors"):
+    with pytest.raises(CheckpointError, match=r"no \*\.safetensors"):
         open_checkpoint(ckpt)
 
 
