@@ -300,7 +300,8 @@ def plots(results: dict, img_dir: Path) -> list[str]:
     ax2.set_xlabel("mean tokens per pair (K=16, one client)")
     ax2.set_ylabel("pairs/s")
     ax2.set_title("Cost of text length")
-    ax1.legend(fontsize=7)
+    if ax1.get_legend_handles_labels()[0]:
+        ax1.legend(fontsize=7)
     fig.tight_layout()
     path = img_dir / "bench_growth.png"
     fig.savefig(path, dpi=110)

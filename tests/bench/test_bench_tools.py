@@ -1,0 +1,197 @@
+"""The benchmark's own logic: traffic, the peer checkpoint's folded head, the load generator, the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import loadgen, peers, report, traffic
+
+
+@pytest.fixture
+def corpus() -> traffic.Corpus:
+    return traffic.Corpus(queries=[f"q{i}" for i in range(500)], categories=[f"a,b,c{i}" for i in range(300)])
+
+
+def test_uniform_is_seeded_and_prefix_stable(corpus):
+    a = traffic.uniform(corpus, n=50, k=16, seed=3)
+    assert a == traffic.uniform(corpus, n=50, k=16, seed=3)
+    assert traffic.uniform(corpus, n=20, k=16, seed=3) == a[:20]  # shorter lists are prefixes: same requests
+    assert all(r.k == 16 and len(set(r.categories)) == 16 for r in a)
+
+
+def test_zipf_repeats_a_query_with_the_same_candidates(corpus):
+    trace = traffic.zipf(corpus, n=2000, k=8, seed=1, s=1.0)
+    by_query: dict[str, set] = {}
+    for req in trace:
+        by_query.setdefault(req.query, set()).add(req.categories)
+    assert all(len(cands) == 1 for cands in by_query.values())
+    counts = sorted((sum(r.query == q for r in trace) for q in by_query), reverse=True)
+    assert counts[0] > 10 * np.median(counts)  # a head of popular queries
+    assert traffic.repeat_rate(trace) > traffic.repeat_rate(traffic.uniform(corpus, n=2000, k=8, seed=1))
+
+
+def test_window_repeat_rate_counts_pairs_seen_before_the_window():
+    reqs = [traffic.Request("a", ("x", "y")), traffic.Request("b", ("x",)), traffic.Request("a", ("y", "z"))]
+    assert traffic.window_repeat_rate(reqs, 0, 2) == 0.0
+    assert traffic.window_repeat_rate(reqs, 2, 3) == 0.5  # (a, y) seen in request 0, (a, z) new
+    assert traffic.repeat_rate(reqs) == pytest.approx(1 / 5)
+
+
+def test_peer_checkpoint_folds_the_softmax_head_exactly(qc_checkpoint, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from models import PairEncoder, PairInput, Task, open_checkpoint
+    from models.inference import score_encoded
+    from models.loading import load_model, load_tokenizer
+
+    ckpt = open_checkpoint(qc_checkpoint)
+    assert ckpt.card.num_labels == 2
+    dest = peers.export_peer_checkpoint(qc_checkpoint, tmp_path / "peer")
+    folded = AutoModelForSequenceClassification.from_pretrained(dest).eval()
+    assert folded.config.num_labels == 1
+    assert (
+        json.loads((dest / "tokenizer_config.json").read_text())["model_max_length"]
+        == ckpt.card.input.max_length
+    )
+
+    encoded = PairEncoder(load_tokenizer(ckpt), ckpt.card.input).encode_batch(
+        [PairInput(task=Task.QC, query=f"query {i}", target=f"bags,handbags,item {i}") for i in range(12)]
+    )
+    expected = score_encoded(load_model(ckpt, dtype="float32"), encoded, pad_id=0)
+    with torch.inference_mode():
+        from models.inference import collate
+
+        logits = folded(**collate(encoded, pad_id=0)).logits.reshape(-1).double().numpy()
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), expected, atol=1e-6)
+    # idempotent: a second export of the same weights reuses the copy
+    stamp = (dest / "peer_source.json").stat().st_mtime_ns
+    peers.export_peer_checkpoint(qc_checkpoint, dest)
+    assert (dest / "peer_source.json").stat().st_mtime_ns == stamp
+
+
+def test_rerank_and_score_answers_come_back_in_request_order():
+    assert peers.rerank_scores(
+        {"results": [{"index": 1, "relevance_score": 0.2}, {"index": 0, "relevance_score": 0.9}]}
+    ) == [0.9, 0.2]
+    assert peers.vllm_score_scores({"data": [{"index": 1, "score": 0.1}, {"index": 0, "score": 0.7}]}) == [
+        0.7,
+        0.1,
+    ]
+    body = peers.vllm_score_body(traffic.Request("q", ("a", "b")))
+    assert body["text_2"] == ["a", "b"] and body["truncate_prompt_tokens"] == -1
+
+
+def test_closed_and_open_loop_against_a_real_loopback_server(unused_port_server):
+    url, hits = unused_port_server
+    target = loadgen.Target(url, [{"i": i} for i in range(10)], [3] * 10)
+    closed = asyncio.run(loadgen.closed_loop(target, concurrency=4, seconds=0.5, start=5))
+    assert closed.errors == 0 and closed.requests > 0 and closed.pairs == 3 * closed.requests
+    assert closed.start == 5 and closed.sent >= closed.requests
+    assert hits[0]["i"] == 5  # bodies are sent in order from `start`
+    assert closed.p50_ms <= closed.p99_ms
+    opened = asyncio.run(loadgen.open_loop(target, rate_rps=40, seconds=0.5))
+    assert opened.errors == 0 and 5 <= opened.requests <= 60
+
+
+@pytest.fixture
+def unused_port_server():
+    """A tiny aiohttp server on loopback that records bodies and answers 200."""
+    import threading
+
+    from aiohttp import web
+
+    hits: list[dict] = []
+    port = peers.free_port()
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(await request.json())
+        return web.json_response({"ok": True})
+
+    async def start() -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post("/", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        holder.append(loop.run_until_complete(start()))
+        ready.set()
+        loop.run_forever()
+
+    holder: list = []
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    yield f"http://127.0.0.1:{port}/", hits
+    asyncio.run_coroutine_threadsafe(holder[0].cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_report_renders_targets_tables_and_plots(tmp_path: Path):
+    def cell(kind, k, c, pps, p50=100.0, p99=200.0, **extra):
+        return {
+            "kind": kind,
+            "k": k,
+            "concurrency": c,
+            "pairs_per_s": pps,
+            "requests_per_s": pps / k,
+            "p50_ms": p50,
+            "p95_ms": p99,
+            "p99_ms": p99,
+            "errors": 0,
+            **extra,
+        }
+
+    results = {
+        "meta": {"k": [16], "zipf_s": 1.0, "zipf_repeat_rate": 0.7, "mean_tokens": {"uniform": 25.0}},
+        "systems": {
+            "ceiling": {
+                "cells": [
+                    {
+                        "kind": "matrix",
+                        "k": 16,
+                        "pairs_per_s": 80.0,
+                        "single_request": {"p50_ms": 200.0, "p99_ms": 250.0},
+                    }
+                ]
+            },
+            "torch": {
+                "max_abs_diff_vs_ceiling": 1e-8,
+                "cells": [
+                    cell("matrix", 16, 1, 50.0),
+                    cell("matrix", 16, 8, 78.0),
+                    cell("half_rate", 16, None, 39.0, rate_rps=2.4, p50=150, p99=300),
+                    cell("zipf", 16, 16, 90.0, start=0, sent=50, window_repeat_rate=0.2),
+                ],
+            },
+            "torch-cached": {
+                "cells": [cell("zipf", 16, 16, 170.0, start=0, sent=80, window_repeat_rate=0.2)]
+            },
+            "infinity": {
+                "max_abs_diff_vs_ceiling": 6e-8,
+                "cells": [cell("matrix", 16, 8, 80.0), cell("zipf", 16, 16, 80.0, start=0, sent=40)],
+            },
+        },
+    }
+    text = report.markdown(results, report.plots(results, tmp_path))
+    assert "| torch backend ≥ 0.95x infinity (uncached) | K=16: 0.97x | ✅ |" in text
+    assert "2.12x | ✅" in text  # 170 / 80 on the Zipf trace
+    assert "78.0 (0.97x) @c=8" in text  # saturation = best client count, ratio to the ceiling
+    assert "| service / torch | 16 | 2.40 | 150.0 | 300.0 | 300.0 | 2.00 | ✅ |" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bench_growth.png",
+        "bench_latency_k16.png",
+        "bench_saturation.png",
+    ]
