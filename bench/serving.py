@@ -332,7 +332,7 @@ class Bench:
     def run_http(self, name: str) -> None:
         system = self.system(name)
         print(f"== {name}: {system.label}", flush=True)
-        record: dict = {"label": system.label, "cells": []}
+        record: dict = {"label": system.label, "cells": [], "loadavg_start": os.getloadavg()}
         self.results["systems"][name] = record
         with peers.Server(system, log_dir=self.args.work_dir / "logs") as server:
             record["startup_s"] = round(server.started_s, 1)
@@ -358,6 +358,7 @@ class Bench:
             )
             if name == "torch-cached":
                 self.zipf_cell(server, system, record)
+                record["loadavg_end"] = os.getloadavg()
                 return self.save()
             for k in self.args.k:
                 for c in self.concurrencies(k):
@@ -391,6 +392,7 @@ class Bench:
                             paths=p,
                         )
                     )
+        record["loadavg_end"] = os.getloadavg()
         self.save()
 
     def concurrencies(self, k: int) -> list[int]:
