@@ -35,19 +35,24 @@ def mean_loss(history, *, last: bool) -> float:
 
 
 def test_lora_learns_and_keeps_the_best_step(tiny_base, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
     train, held = toy_examples(n=96), toy_examples(n=24, seed=1, prefix="e")
-    result = finetune(train=train, eval=held, config=config(tiny_base("bert")), output_dir=tmp_path)
+    # A random tiny encoder sits on a loss plateau for a thread-count-dependent number of steps before it
+    # starts to learn; 10 epochs leave room for that on any machine.
+    cfg = config(tiny_base("bert"), epochs=10)
+    result = finetune(train=train, eval=held, config=cfg, output_dir=tmp_path)
 
     assert mean_loss(result.loss_history, last=True) < 0.6 * mean_loss(result.loss_history, last=False)
     steps = [s for s, _ in result.history]
-    assert steps == [6, 12, 18, 24, 30, 36]  # every eval_steps, and the last step
+    assert steps == list(range(6, 61, 6))  # every eval_steps, and the last step
     f1 = [v for _, v in result.history]
     assert result.best_step == steps[int(np.argmax(f1))]  # the first step with the best F1
     assert max(f1) >= 0.9
-    # Eval scores are in `eval` order: relevant pairs (even index) score above irrelevant ones.
+    # Eval scores are the best step's, in `eval` order: they rank relevant pairs above irrelevant ones.
     labels = np.array([e.label for e in held])
     assert result.eval_scores.shape == (len(held),)
-    assert result.eval_scores[labels == 1].mean() > result.eval_scores[labels == 0].mean() + 0.3
+    assert roc_auc_score(labels, result.eval_scores) >= 0.9
     files = {p.name for p in result.model_dir.iterdir()}
     assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", META_FILENAME} <= files
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth"))]
