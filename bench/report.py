@@ -323,6 +323,14 @@ def markdown(results: dict, images: list[str]) -> str:
         f"{v.get('cpu_count')} cores. "
         f"Mean tokens per pair: {meta.get('mean_tokens', {}).get('uniform', 0):.1f}.",
         "",
+        "Load average (1 min) when each system started → finished: "
+        + ", ".join(
+            f"{SHORT.get(n, n)} {r['loadavg_start'][0]:.1f} → {r['loadavg_end'][0]:.1f}"
+            for n, r in results["systems"].items()
+            if r.get("loadavg_start") and r.get("loadavg_end")
+        )
+        + " (the server, its load generator and anything else on the 2 cores).",
+        "",
         "### Targets",
         "",
         targets(results),
