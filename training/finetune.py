@@ -151,6 +151,10 @@ def load_classifier(
         path,
         num_labels=num_labels,
         trust_remote_code=False,
+        use_safetensors=True,
+        # A base that already carries a head of another size (a 2-label classifier continued as a
+        # 1-label one) gets a fresh head instead of a load-time size error.
+        ignore_mismatched_sizes=True,
         dtype=getattr(torch, dtype),
     )
     # Decoder heads score the last non-pad token, which they find through config.pad_token_id.

@@ -160,3 +160,11 @@ def test_finetune_cli(tiny_base, tmp_path):
     assert main(args) == 0
     assert json.loads((out / "final" / META_FILENAME).read_text())["total_steps"] == 2
     assert main([*args[:3], "--train", str(tmp_path / "missing.jsonl"), "--output-dir", str(out)]) == 2
+
+
+def test_a_base_with_a_head_of_another_size_gets_a_fresh_head(tiny_base):
+    from training.finetune import load_classifier
+
+    two_label_base = tiny_base("qwen3")  # carries a 2-label score head
+    model = load_classifier(two_label_base, num_labels=1, pad_token_id=0)
+    assert tuple(model.score.weight.shape) == (1, model.config.hidden_size)
