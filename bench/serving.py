@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", default="", help="comma-separated systems to py-spy during K=16 saturation"
     )
     parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads for the ceiling and the torch backend (0 = torch's default)",
+    )
+    parser.add_argument(
         "--work-dir", type=Path, default=ROOT / "runs" / "bench", help="peer checkpoint, logs"
     )
     parser.add_argument(
@@ -231,6 +237,7 @@ class Bench:
     def run_ceiling(self) -> None:
         spec = {
             "checkpoint": str(self.checkpoint),
+            "threads": self.args.torch_threads,
             "seconds": self.args.seconds,
             "probe": [[r.query, list(r.categories)] for r in self.probe],
             "cells": [{"kind": "matrix", "k": k, "seed": 1000 + k} for k in self.args.k],
@@ -274,6 +281,7 @@ class Bench:
                 checkpoint=ckpt,
                 backend="torch",
                 cache_size=0,
+                extra=self.torch_flags(),
             )
         if name == "torch-cached":
             return peers.service_system(
@@ -282,6 +290,7 @@ class Bench:
                 checkpoint=ckpt,
                 backend="torch",
                 cache_size=100_000,
+                extra=self.torch_flags(),
             )
         if name == "vllm":
             # The vLLM engine batches continuously by itself: hand it many pairs at once, at once
@@ -302,6 +311,9 @@ class Bench:
         if name == "infinity":
             return peers.infinity_system(peer_checkpoint=peer_ckpt)
         raise ValueError(name)
+
+    def torch_flags(self) -> tuple[str, ...]:
+        return ("--num-threads", str(self.args.torch_threads)) if self.args.torch_threads else ()
 
     def target(
         self, server: peers.Server, system: peers.System, requests: list[traffic.Request]

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = json.loads(sys.stdin.read())
     corpus = traffic.load_corpus(args.data)
-    ceiling = Ceiling(Path(spec["checkpoint"]))
+    ceiling = Ceiling(Path(spec["checkpoint"]), num_threads=spec.get("threads") or None)
     probe = [traffic.Request(q, tuple(cats)) for q, cats in spec["probe"]]
     ceiling.throughput(probe, seconds=1.0)  # warm-up
     cells = []
