@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from models.checkpoint import Checkpoint
+from models.formatting import EncodedPair
 from models.loading import DTYPES
 
 CLASSIFIER_SUFFIX = "ForSequenceClassification"
@@ -101,3 +102,26 @@ def _vllm_version() -> str:
     import vllm
 
     return getattr(vllm, "__version__", "?")
+
+
+def uses_token_types(checkpoint: Checkpoint) -> bool:
+    """Whether the model reads segment ids (BERT-style encoders), from its config.json."""
+    import json
+
+    config = json.loads((checkpoint.path / "config.json").read_text(encoding="utf-8"))
+    return int(config.get("type_vocab_size") or 0) > 1
+
+
+def classify_params(pair: EncodedPair, *, token_types: bool) -> Any:
+    """vLLM pooling parameters for one pair: raw logits, and the pair's segment ids for encoders.
+
+    A `TokensPrompt` carries no token type ids, so without this an encoder would score the target side as
+    segment 0 — a different input from the torch backend's. vLLM takes them compressed as the index of
+    the first 1 (zeros then ones), the form its own /score route sends.
+    """
+    from vllm import PoolingParams
+
+    params = PoolingParams(task="classify", use_activation=False)
+    if token_types and 1 in pair.token_type_ids:
+        params.extra_kwargs = {"compressed_token_type_ids": pair.token_type_ids.index(1)}
+    return params

@@ -7,6 +7,7 @@ pipeline accepts as a base model, exactly like a downloaded one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
@@ -97,17 +98,18 @@ def _save(model, tokenizer, path: Path) -> Path:
     return path
 
 
-def tiny_bert(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
+def tiny_bert(path: Path, *, num_labels: int = 2, seed: int = 0, head_dim: int = 8) -> Path:
+    """head_dim 8 keeps tests fast; vLLM's CPU attention needs head_dim >= 32."""
     import torch
     from transformers import BertConfig
 
     tokenizer = wordpiece_tokenizer()
     config = BertConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
+        hidden_size=4 * head_dim,
         num_hidden_layers=2,
         num_attention_heads=4,
-        intermediate_size=64,
+        intermediate_size=8 * head_dim,
         max_position_embeddings=512,
         num_labels=num_labels,
         pad_token_id=tokenizer.pad_token_id,
@@ -177,9 +179,10 @@ def card_checkpoint(
     max_length: int = 64,
     thresholds: dict[Task, float] | None = None,
     arch: str = "bert",
+    **model_kwargs: Any,
 ) -> Path:
     """A servable checkpoint straight from a random tiny model (no training): for service tests."""
-    BUILDERS[arch](path)
+    BUILDERS[arch](path, **model_kwargs)
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(path)

@@ -44,13 +44,13 @@ def score_with_vllm(
     if not encoded:
         return scores
 
-    from vllm import LLM, PoolingParams, TokensPrompt
+    from vllm import LLM, TokensPrompt
 
-    from models.vllm_engine import engine_kwargs
+    from models.vllm_engine import classify_params, engine_kwargs, uses_token_types
 
     llm = LLM(**engine_kwargs(checkpoint, dtype=dtype, **(engine_options or {})))
     try:
-        params = PoolingParams(task="classify", use_activation=False)
+        token_types = uses_token_types(checkpoint)
         starts = range(0, len(encoded), batch_size)
         if progress:
             from tqdm.auto import tqdm
@@ -60,7 +60,7 @@ def score_with_vllm(
             chunk = encoded[start : start + batch_size]
             outputs = llm.classify(
                 [TokensPrompt(prompt_token_ids=e.input_ids) for e in chunk],
-                pooling_params=params,
+                pooling_params=[classify_params(e, token_types=token_types) for e in chunk],
                 use_tqdm=False,
             )
             # With use_activation=False vLLM's `probs` field carries the raw logits.

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models import Checkpoint, EncodedPair, PairEncoder, logits_to_scores
+from models.vllm_engine import classify_params, uses_token_types
 from service.backends.base import BackendError, BackendLimits
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class VllmBackend:
         self.engine = engine
         self._limits = limits
         self._num_labels = checkpoint.card.num_labels
+        self._token_types = uses_token_types(checkpoint)
         self._closed = False
         self._metrics = VllmMetrics()
 
@@ -86,13 +88,13 @@ class VllmBackend:
         return logits_to_scores(np.asarray(logits), self._num_labels).tolist()
 
     async def _logits(self, pair: EncodedPair) -> list[float]:
-        from vllm import PoolingParams, TokensPrompt
+        from vllm import TokensPrompt
 
         request_id = f"relevance-{next(_request_ids)}"
         final = None
         async for output in self.engine.encode(
             TokensPrompt(prompt_token_ids=pair.input_ids),
-            PoolingParams(task="classify", use_activation=False),
+            classify_params(pair, token_types=self._token_types),
             request_id=request_id,
         ):
             final = output
