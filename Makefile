@@ -51,6 +51,8 @@ serve: demo-model
 	$(PY) -m service --host $(HOST) --port $(PORT) --models-dir $(MODELS_DIR)
 
 test: setup setup-vllm system-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 test-fast: setup
