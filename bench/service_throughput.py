@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import json
 import os
 import random
@@ -86,13 +87,15 @@ def qc_pairs(n: int, seed: int = 0) -> list[dict]:
     ]
 
 
-def ceiling(checkpoint: Path, pairs: list[dict], *, batch_size: int, threads: int) -> tuple[float, float]:
+def ceiling(
+    checkpoint: Path, pairs: list[dict], *, batch_size: int, threads: int, compile_model: bool
+) -> tuple[float, float, float]:
     """(sorted, arrival-order) pairs/s: `score_encoded` sorts all pairs by length before batching (the
     offline path: an upper bound no online server reaches, it cannot sort requests not yet sent);
     arrival-order batches are what a server without length sorting would compute."""
     import torch
 
-    from models.inference import forward_scores, score_encoded
+    from models.inference import compile_for_inference, forward_scores, score_encoded
     from models.loading import load_model, load_tokenizer
 
     torch.set_num_threads(threads)
@@ -103,6 +106,9 @@ def ceiling(checkpoint: Path, pairs: list[dict], *, batch_size: int, threads: in
         [PairInput(task=Task.QC, query=p["query"], target=p["category_path"]) for p in pairs]
     )
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    if compile_model:
+        model = compile_for_inference(model)
+        forward_scores(model, encoded[:1], pad_id=pad_id)  # batch size 1 compiles apart
     score_encoded(model, encoded[: batch_size * 4], pad_id=pad_id, batch_size=batch_size)  # warm-up
     started, cpu = time.perf_counter(), time.process_time()
     score_encoded(model, encoded, pad_id=pad_id, batch_size=batch_size)
@@ -208,6 +214,12 @@ def main() -> int:
     )
     parser.add_argument("--batch-max-wait-ms", type=float, default=5.0, help="service batch max wait")
     parser.add_argument("--batch-concurrency", type=int, default=2, help="service batches in flight")
+    parser.add_argument(
+        "--torch-compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="torch.compile on both sides (the service's default)",
+    )
     parser.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     args = parser.parse_args()
 
@@ -215,7 +227,15 @@ def main() -> int:
         checkpoint = args.checkpoint or minilm_checkpoint(Path(tmp) / "bench-minilm")
         pairs = qc_pairs(args.pairs)
         print(f"checkpoint {checkpoint}, {len(pairs)} pairs, {args.threads} torch threads")
-        ceilings = [ceiling(checkpoint, pairs, batch_size=args.batch_max_pairs, threads=args.threads)]
+        measure_ceiling = functools.partial(
+            ceiling,
+            checkpoint,
+            pairs,
+            batch_size=args.batch_max_pairs,
+            threads=args.threads,
+            compile_model=args.torch_compile,
+        )
+        ceilings = [measure_ceiling()]
 
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -243,6 +263,8 @@ def main() -> int:
             "300",
             "--batch-concurrency",
             str(args.batch_concurrency),
+            "--torch-compile",
+            str(args.torch_compile).lower(),
         ]
         server = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
         try:
@@ -297,7 +319,7 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait(30)
-        ceilings.append(ceiling(checkpoint, pairs, batch_size=args.batch_max_pairs, threads=args.threads))
+        ceilings.append(measure_ceiling())
 
     ceiling_rate = statistics.mean(c[0] for c in ceilings)
     arrival_rate = statistics.mean(c[1] for c in ceilings)
@@ -330,6 +352,7 @@ def main() -> int:
                     "concurrency": args.concurrency,
                     "batch_concurrency": args.batch_concurrency,
                     "threads": args.threads,
+                    "torch_compile": args.torch_compile,
                     "batch_max_pairs": args.batch_max_pairs,
                 },
                 indent=2,

@@ -19,6 +19,39 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 
+# What starting one more batch costs, in padded tokens: a torch forward pass costs about a fixed ~1.5 ms
+# per batch plus ~0.054 ms per padded token for MiniLM compiled on 2 CPU cores (4x12 tokens: 4.4 ms,
+# 64x24: 83 ms), so a batch is worth cutting once widening it would pad more than ~28 tokens. On real QC
+# pairs this brings the compute per real token from 1.09x (fixed batches of 64, sorted) to 1.04x.
+BATCH_COST_TOKENS = 28
+
+
+def pack_sorted(
+    lengths: Sequence[int],
+    *,
+    max_pairs: int,
+    max_tokens: int,
+    batch_cost_tokens: int | None = BATCH_COST_TOKENS,
+) -> list[range]:
+    """Cut ascending `lengths` into consecutive batches (index ranges): a batch closes when it is full
+    (`max_pairs`, or `max_tokens` padded tokens) or when taking the next, longer item would pad the rows
+    already in it by more tokens than a new batch costs (`batch_cost_tokens`; None: never cut for
+    padding, for runtimes that do not pad)."""
+    batches: list[range] = []
+    start = 0
+    for i in range(1, len(lengths) + 1):
+        if i == len(lengths):
+            batches.append(range(start, i))
+            break
+        count, width, nxt = i - start, lengths[i - 1], lengths[i]
+        full = count + 1 > max_pairs or (count + 1) * nxt > max_tokens
+        too_wide = batch_cost_tokens is not None and count * (nxt - width) > batch_cost_tokens
+        if full or too_wide:
+            batches.append(range(start, i))
+            start = i
+    return batches
+
+
 def collate(
     batch: Sequence[EncodedPair], *, pad_id: int, device: str | torch.device = "cpu"
 ) -> dict[str, torch.Tensor]:
@@ -53,24 +86,55 @@ def forward_scores(model: PreTrainedModel, batch: Sequence[EncodedPair], *, pad_
     return logits_to_scores(logits.float().cpu().numpy(), model.config.num_labels)
 
 
+def compile_for_inference(model: PreTrainedModel) -> PreTrainedModel:
+    """The model under `torch.compile` for inference: inductor kernels with the weights frozen as
+    constants (on CPU the matmuls get oneDNN-prepacked weights), dynamic batch and sequence sizes.
+
+    About 2x eager fp32 throughput for MiniLM on CPU, with scores within ~2e-7 of eager. Compiling is
+    lazy: the first call at batch size >= 2 and the first at batch size 1 (specialised) each compile for
+    ~10-15 s, so call `forward_scores` once with each before serving. Needs a C++ compiler on CPU.
+    Attributes (`config`, `device`) still read through to the model.
+    """
+    import torch
+    import torch._inductor.config as inductor_config
+
+    # Process-wide on purpose: `options={"freezing": True}` is not honoured by torch 2.13, and a later
+    # recompile (a new shape) must freeze too. Freezing only touches graphs compiled without autograd.
+    inductor_config.freezing = True
+    return torch.compile(model, dynamic=True)  # type: ignore[return-value]
+
+
 def score_encoded(
     model: PreTrainedModel,
     encoded: Sequence[EncodedPair],
     *,
     pad_id: int,
     batch_size: int = 64,
+    max_batch_tokens: int | None = None,
+    batch_cost_tokens: int | None = BATCH_COST_TOKENS,
     progress: bool = False,
     desc: str = "scoring",
 ) -> np.ndarray:
-    """Score many pairs in length-sorted batches (less padding), returned in input order."""
+    """Score many pairs in length-sorted batches (`pack_sorted`: little padding), in input order."""
     order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens)
+    lengths = [encoded[i].num_tokens for i in order]
+    batches = pack_sorted(
+        lengths,
+        max_pairs=batch_size,
+        max_tokens=max_batch_tokens or batch_size * max(lengths, default=1),
+        batch_cost_tokens=batch_cost_tokens,
+    )
     scores = np.empty(len(encoded), dtype=np.float64)
-    starts = range(0, len(order), batch_size)
+    progress_bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc=desc, unit="batch")
-    for start in starts:
-        idx = order[start : start + batch_size]
+        progress_bar = tqdm(total=len(encoded), desc=desc, unit="pair")
+    for rows in batches:
+        idx = order[rows.start : rows.stop]
         scores[idx] = forward_scores(model, [encoded[i] for i in idx], pad_id=pad_id)
+        if progress_bar is not None:
+            progress_bar.update(len(idx))
+    if progress_bar is not None:
+        progress_bar.close()
     return scores

@@ -2,8 +2,9 @@
 
 A request submits its encoded pairs as one job. The batcher loop waits until a batch's worth of pairs is
 queued or the oldest pair has waited `max_wait`, takes a window of the oldest queued pairs for one backend,
-sorts it by length and cuts it into batches under the pair and padded-token budgets — similar lengths
-share a batch, so little compute goes to padding — and sends the batch holding the oldest pair (so
+sorts it by length and cuts it into batches (`models.inference.pack_sorted`: under the pair and
+padded-token budgets, and wherever widening a batch would pad more than a new batch costs — so little
+compute goes to padding; the offline path packs the same way) — and sends the batch holding the oldest pair (so
 nothing starves); the others stay queued and can still grow. The queue is
 bounded in pairs: a job that does not fit is refused at once (429) instead of waiting unboundedly.
 A job whose client went away or timed out is cancelled; its queued pairs are dropped, not scored.
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from models import EncodedPair
+from models.inference import pack_sorted
 from service.backends.base import Backend, BackendError
 from service.errors import ApiError, ErrorType
 from service.metrics import Metrics
@@ -195,20 +197,14 @@ class MicroBatcher:
 
     def _pack(self, window: list[_Item]) -> list[list[_Item]]:
         backend = window[0].job.backend
-        max_pairs, max_tokens = self._pair_budget(backend), self._token_budget(backend)
-        batches: list[list[_Item]] = []
-        current: list[_Item] = []
-        for item in sorted(window, key=lambda it: it.pair.num_tokens):
-            # Sorted ascending, so the newest item is the longest: padded size = count x its length.
-            if current and (
-                len(current) + 1 > max_pairs or (len(current) + 1) * item.pair.num_tokens > max_tokens
-            ):
-                batches.append(current)
-                current = []
-            current.append(item)
-        if current:
-            batches.append(current)
-        return batches
+        ordered = sorted(window, key=lambda it: it.pair.num_tokens)
+        ranges = pack_sorted(
+            [item.pair.num_tokens for item in ordered],
+            max_pairs=self._pair_budget(backend),
+            max_tokens=self._token_budget(backend),
+            batch_cost_tokens=backend.limits.batch_cost_tokens,
+        )
+        return [ordered[r.start : r.stop] for r in ranges]
 
     async def _dispatch(self, batch: list[_Item]) -> None:
         try:

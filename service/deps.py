@@ -30,15 +30,16 @@ class Services:
     scoring: ScoringService
 
 
-def get_services(request: Request) -> Services:
+# async: a plain `def` dependency is run in the threadpool, two thread hops per request for an attribute read.
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_scoring(request: Request) -> ScoringService:
+async def get_scoring(request: Request) -> ScoringService:
     return request.app.state.services.scoring
 
 
-def get_manager(request: Request) -> ModelManager:
+async def get_manager(request: Request) -> ModelManager:
     return request.app.state.services.manager
 
 

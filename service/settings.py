@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     num_threads: int | None = Field(
         None, ge=1, description="torch intra-op threads (default: torch's choice)"
     )
+    torch_compile: bool = Field(
+        True,
+        description="torch backend: run the model under torch.compile (frozen weights, ~2x on CPU; "
+        "compiles ~30 s while warming up, needs a C++ compiler on CPU; falls back to eager if it fails)",
+    )
     backend_options: dict[str, Any] = Field(
         default_factory=dict, description="backend-specific options as JSON (e.g. vLLM engine arguments)"
     )
@@ -34,6 +39,12 @@ class Settings(BaseSettings):
     # --- micro-batching ---
     batch_max_pairs: int = Field(64, ge=1, le=4096, description="most pairs in one model batch")
     batch_max_tokens: int = Field(8192, ge=16, description="most padded tokens in one model batch")
+    batch_cost_tokens: int = Field(
+        28,
+        ge=0,
+        description="torch backend: cut a batch rather than pad it by more than this many tokens "
+        "(a batch's fixed cost; 28 fits MiniLM on CPU, raise it on GPU where big batches are cheap)",
+    )
     batch_max_wait_ms: float = Field(
         5.0, ge=0, le=1000, description="longest a pair waits for a batch to fill"
     )

@@ -14,6 +14,9 @@ class BackendLimits:
     max_batch_pairs: int  # most pairs one `score` call accepts
     max_batch_tokens: int  # most (padded) tokens one call accepts
     max_model_len: int  # longest single input, special tokens included
+    # A new batch's fixed cost in padded tokens (`models.inference.pack_sorted`): the batcher cuts a batch
+    # rather than pad it by more. None: the runtime does not pad (vLLM packs tokens), so never cut for it.
+    batch_cost_tokens: int | None = None
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from models import Checkpoint, EncodedPair, PairEncoder
+from models import Checkpoint, EncodedPair, PairEncoder, PairInput, Task
 from service.backends.base import BackendError, BackendLimits
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class TorchBackend:
         executor: ThreadPoolExecutor,
         max_batch_pairs: int,
         max_batch_tokens: int,
+        batch_cost_tokens: int,
     ) -> None:
         self.checkpoint = checkpoint
         self.encoder = encoder
@@ -50,6 +51,7 @@ class TorchBackend:
             max_batch_pairs=max_batch_pairs,
             max_batch_tokens=max(max_batch_tokens, checkpoint.card.input.max_length),
             max_model_len=checkpoint.card.input.max_length,
+            batch_cost_tokens=batch_cost_tokens,
         )
         self._failures = 0
         self._closed = False
@@ -90,6 +92,38 @@ class TorchBackend:
         self.model = None  # type: ignore[assignment]
 
 
+def _compiled(
+    model: PreTrainedModel, *, encoder: PairEncoder, pad_id: int, task: Task, name: str
+) -> PreTrainedModel:
+    """The model compiled, with every specialisation served traffic needs built now (in the loader
+    thread, before the deployment is published), or the eager model if compiling fails."""
+    import time
+
+    import torch
+
+    from models.inference import compile_for_inference, forward_scores
+
+    short = encoder.encode(PairInput(task=task, query="a", target="b"))
+    long = encoder.encode(PairInput(task=task, query="warm up query", target="warm,up,category path"))
+    # dynamo specialises batch size 1 apart from >= 2, and equal-length rows build no padding mask.
+    shapes = ([short, long], [short, short], [long])
+    started = time.monotonic()
+    compiled = compile_for_inference(model)
+    try:
+        with torch.inference_mode():
+            for batch in shapes:
+                forward_scores(compiled, batch, pad_id=pad_id)
+    except Exception as exc:  # a missing C++ compiler, an unsupported op: serve eager rather than not at all
+        log.warning(
+            "torch.compile failed; serving the eager model",
+            extra={"model": name, "error": repr(exc)[:500]},
+        )
+        torch._dynamo.reset()
+        return model
+    log.info("model compiled", extra={"model": name, "seconds": round(time.monotonic() - started, 1)})
+    return compiled
+
+
 async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBackend:
     """Load weights and tokenizer in the backend's own worker thread (keeps the event loop free)."""
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"torch-{checkpoint.name}")
@@ -106,14 +140,24 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBa
         pad_id = model.config.pad_token_id
         if pad_id is None:
             pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        encoder = PairEncoder(tokenizer, checkpoint.card.input)
+        if settings.torch_compile:
+            model = _compiled(
+                model,
+                encoder=encoder,
+                pad_id=int(pad_id),
+                task=checkpoint.card.tasks[0],
+                name=checkpoint.name,
+            )
         return TorchBackend(
             checkpoint=checkpoint,
             model=model,
-            encoder=PairEncoder(tokenizer, checkpoint.card.input),
+            encoder=encoder,
             pad_id=int(pad_id),
             executor=executor,
             max_batch_pairs=settings.batch_max_pairs,
             max_batch_tokens=settings.batch_max_tokens,
+            batch_cost_tokens=settings.batch_cost_tokens,
         )
 
     try:

@@ -65,7 +65,8 @@ def wait_ready(url: str, *, deadline: float) -> None:
 
 
 def make_settings(**overrides) -> Settings:
-    base = {"batch_max_wait_ms": 2.0, "request_timeout_s": 20.0}
+    # Eager by default: compiling costs ~15 s per model load; test_torch_compile covers the compiled path.
+    base = {"batch_max_wait_ms": 2.0, "request_timeout_s": 20.0, "torch_compile": False}
     return Settings(_env_file=None, **{**base, **overrides})
 
 
