@@ -62,6 +62,24 @@ class CVConfig(BaseModel):
     enabled: bool = True
     folds: int = Field(default=5, ge=2)
     seed: int = 42
+    # A budgeted comparison: train and score only these folds (the folds themselves are unchanged, so
+    # the numbers are comparable across runs); thresholds and metrics then come from their held-out
+    # examples only, and the report says so.
+    only_folds: list[int] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check_only_folds(self) -> CVConfig:
+        if self.only_folds is not None:
+            bad = [k for k in self.only_folds if not 0 <= k < self.folds]
+            if bad or len(set(self.only_folds)) != len(self.only_folds):
+                raise ValueError(
+                    f"cv.only_folds {self.only_folds} must be distinct fold numbers in 0..{self.folds - 1}"
+                )
+        return self
+
+    @property
+    def trained_folds(self) -> list[int]:
+        return sorted(self.only_folds) if self.only_folds is not None else list(range(self.folds))
 
 
 class RunConfig(BaseModel):
@@ -357,13 +375,13 @@ def train_fold(
 def cross_validate(
     config: RunConfig, examples: list[Example], folds: list[int], init_from: Path | None
 ) -> CVOutcome:
-    scores = np.full(len(examples), np.nan)
+    scores = np.full(len(examples), np.nan)  # stays NaN for folds not trained (cv.only_folds)
     outcome = CVOutcome(scores=scores)
-    for k in range(config.cv.folds):
+    for k in config.cv.trained_folds:
         fold, fold_scores = train_fold(config, examples, folds, k, init_from)
         scores[[i for i, f in enumerate(folds) if f == k]] = fold_scores
         outcome.folds.append(fold)
-    assert not np.isnan(scores).any()
+    assert not np.isnan(scores[[i for i, f in enumerate(folds) if f in config.cv.trained_folds]]).any()
     return outcome
 
 
@@ -380,8 +398,9 @@ def evaluate_oof(config: RunConfig, examples: list[Example], scores: np.ndarray)
     from training.evaluate import Prediction, TaskResult, compute_metrics, tune_threshold
 
     out = OOFEvaluation(thresholds={}, metrics={}, results={}, predictions=[])
+    scored = ~np.isnan(scores)  # every example, unless cv.only_folds left some folds out
     for task in config.tasks:
-        idx = [i for i, e in enumerate(examples) if e.task is task]
+        idx = [i for i, e in enumerate(examples) if e.task is task and scored[i]]
         labels = [int(examples[i].label) for i in idx]  # type: ignore[arg-type]
         task_scores = [float(scores[i]) for i in idx]
         languages = [examples[i].language for i in idx]
@@ -394,7 +413,8 @@ def evaluate_oof(config: RunConfig, examples: list[Example], scores: np.ndarray)
         log.info("%s OOF: threshold %.3f, F1 %.4f", task.value, threshold, out.metrics[task].f1)
     out.predictions = [
         Prediction(id=e.id, task=e.task, language=e.language, score=float(s), label=e.label)
-        for e, s in zip(examples, scores, strict=True)
+        for e, s, ok in zip(examples, scores, scored, strict=True)
+        if ok
     ]
     return out
 
@@ -418,6 +438,11 @@ def write_run_report(
         f"base `{config.train.base_model}`, {method}, translation {translation}, "
         f"cross-task pre-training {'on' if config.pretrain_data else 'off'}, final `{config.final}`."
     ]
+    if cv and config.cv.only_folds is not None:
+        lines.append(
+            f"Only fold(s) {config.cv.only_folds} of {config.cv.folds} trained and scored (cv.only_folds): "
+            "thresholds and metrics are from their held-out examples only."
+        )
     for f in cv.folds if cv else []:
         lines.append(
             f"Fold {f.fold}: best step {f.best_step} of {f.total_steps}, eval F1 history {f.history}"
@@ -520,6 +545,7 @@ def run(config: RunConfig) -> Path:
         thresholds, metrics = evaluation.thresholds, evaluation.metrics
         info["cv"] = {
             "folds": config.cv.folds,
+            "trained_folds": config.cv.trained_folds,
             "seed": config.cv.seed,
             "best_steps": [f.best_step for f in cv.folds],
             "fold_sizes": [f.train_size for f in cv.folds],
@@ -579,7 +605,8 @@ run config keys (YAML; unknown keys are errors):
   pretrain_data        FILE of the other task: cross-task pre-training first (single-task runs)
   pretrain_overrides   train fields for the pre-training (e.g. {epochs: 1})
   translation          none | column (data's query_en) | {model: MT_DIR, cache: FILE, batch_size, device}
-  cv                   {enabled: true, folds: 5, seed: 42}: group k-fold, OOF thresholds and metrics
+  cv                   {enabled: true, folds: 5, seed: 42, only_folds: null}: group k-fold, OOF thresholds
+                       and metrics; only_folds [0] trains and scores fold 0 alone (a budgeted comparison)
   train                fine-tuning fields (training.finetune.TrainConfig): base_model, max_length, lora {r,
                        alpha, dropout, target_modules}, full_finetune, learning_rate, lr_scheduler, epochs,
                        max_steps, batch_size, grad_accum, eval_steps, seed, bf16, num_labels, ...

@@ -126,6 +126,33 @@ def test_cross_task_pretraining_with_fold_average(tiny_base, data_files, tmp_pat
     assert not (tmp_path / "models" / "qc-tiny").exists()
 
 
+@pytest.mark.slow
+def test_only_folds_trains_and_scores_just_those_folds(tiny_base, data_files, tmp_path):
+    config = load_run_config(
+        write_config(
+            tmp_path / "run.yaml",
+            name="qc-one-fold",
+            tasks=["qc"],
+            data={"qc": data_files["qc"]},
+            cv={"folds": 2, "only_folds": [1]},
+            final="fold_average",
+            train=train_fields(tiny_base("bert"), max_steps=3),
+            models_dir=str(tmp_path / "models"),
+            work_dir=str(tmp_path / "work"),
+        )
+    )
+    assert run(config).name == "qc-one-fold-fold1"
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["qc-one-fold-fold1"]
+    folds = json.loads((tmp_path / "work" / "folds.json").read_text())
+    held = {i for i, f in folds["folds"].items() if f == 1}
+    report = tmp_path / "work" / "report"
+    oof = read_predictions(report / "oof_predictions.jsonl")
+    assert {p.id for p in oof} == held and 0 < len(held) < 48
+    run_doc = json.loads((report / "run.json").read_text())
+    assert run_doc["cv"]["trained_folds"] == [1] and len(run_doc["folds"]) == 1
+    assert "Only fold(s) [1] of 2" in (report / "report.md").read_text()
+
+
 def test_bad_configs_fail_with_clear_messages(tmp_path, data_files):
     from training.cli import main
 
@@ -142,6 +169,10 @@ def test_bad_configs_fail_with_clear_messages(tmp_path, data_files):
         "contradiction": (
             {**good, "train": {"base_model": "m", "tasks": ["qi"]}},
             r"train\.tasks .* contradicts",
+        ),
+        "bad only_folds": (
+            {**good, "cv": {"folds": 3, "only_folds": [3]}},
+            r"distinct fold numbers in 0\.\.2",
         ),
         "bad final": ({**good, "final": "fold_average", "cv": {"enabled": False}}, "fold_average needs cv"),
     }
