@@ -1,5 +1,8 @@
 """The ceiling: the same model's batched, length-sorted forward pass in-process (no HTTP, no queue).
 
+Timed on the model as the torch backend runs it by default (`torch.compile`, frozen weights;
+`--no-torch-compile` times eager); reference scores always come from the eager fp32 model.
+
     .venv/bin/python -m bench.ceiling --model models/<qc checkpoint> --k 16
 
 It scores exactly the pairs the HTTP systems are sent: requests are encoded with `models.PairEncoder`
@@ -28,21 +31,43 @@ from bench.traffic import DEFAULT_DATA, Request, load_corpus, uniform  # noqa: E
 
 
 class Ceiling:
-    def __init__(self, checkpoint: Path, *, batch_size: int = 64, num_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        checkpoint: Path,
+        *,
+        batch_size: int = 64,
+        num_threads: int | None = None,
+        compile_model: bool = True,
+    ) -> None:
         import torch
 
-        from models import PairEncoder, open_checkpoint
+        from models import PairEncoder, PairInput, Task, open_checkpoint
         from models.loading import load_model, load_tokenizer
 
         if num_threads:
             torch.set_num_threads(num_threads)
         self.checkpoint = open_checkpoint(checkpoint, verify_weights=False)
         tokenizer = load_tokenizer(self.checkpoint)
-        self.model = load_model(self.checkpoint, device="cpu", dtype="float32")
+        # `eager` is the fp32 reference every system's scores are compared with; `model` is what is
+        # timed: compiled like the torch backend's default (`compile_model`), or the same eager model.
+        self.eager = load_model(self.checkpoint, device="cpu", dtype="float32")
+        self.model = self.eager
         pad = self.model.config.pad_token_id
         self.pad_id = int(pad if pad is not None else (tokenizer.pad_token_id or 0))
         self.encoder = PairEncoder(tokenizer, self.checkpoint.card.input)
         self.batch_size = batch_size
+        if compile_model:
+            from models.inference import compile_for_inference, forward_scores
+
+            self.model = compile_for_inference(self.eager)
+            short, long = self.encoder.encode_batch(
+                [
+                    PairInput(task=Task.QC, query="a", target="b"),
+                    PairInput(task=Task.QC, query="a b c", target="d e"),
+                ]
+            )
+            for batch in ([short, long], [short, short], [long]):  # batch size 1 compiles apart
+                forward_scores(self.model, batch, pad_id=self.pad_id)
 
     def encode(self, requests: Sequence[Request]):
         from models import PairInput, Task
@@ -51,11 +76,15 @@ class Ceiling:
             [PairInput(task=Task.QC, query=r.query, target=c) for r in requests for c in r.categories]
         )
 
-    def scores(self, requests: Sequence[Request]) -> np.ndarray:
+    def scores(self, requests: Sequence[Request], *, reference: bool = False) -> np.ndarray:
+        """Scores of the timed model, or with `reference` of the eager fp32 model."""
         from models.inference import score_encoded
 
         return score_encoded(
-            self.model, self.encode(requests), pad_id=self.pad_id, batch_size=self.batch_size
+            self.eager if reference else self.model,
+            self.encode(requests),
+            pad_id=self.pad_id,
+            batch_size=self.batch_size,
         )
 
     def throughput(self, requests: Sequence[Request], *, seconds: float, chunk_pairs: int = 1024) -> dict:
@@ -89,8 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds")
     parser.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="traffic seed")
+    parser.add_argument(
+        "--torch-compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time the model under torch.compile (the torch backend's default)",
+    )
     args = parser.parse_args(argv)
-    ceiling = Ceiling(args.model, batch_size=args.batch_size)
+    ceiling = Ceiling(args.model, batch_size=args.batch_size, compile_model=args.torch_compile)
     requests = uniform(load_corpus(args.data), n=2000, k=args.k, seed=args.seed)
     ceiling.throughput(requests[:50], seconds=1.0)  # warm-up
     result = {

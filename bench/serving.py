@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch intra-op threads for the ceiling and the torch backend (0 = torch's default)",
     )
     parser.add_argument(
+        "--torch-compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="torch.compile in the ceiling and the torch backend (the service's default)",
+    )
+    parser.add_argument(
         "--work-dir", type=Path, default=ROOT / "runs" / "bench", help="peer checkpoint, logs"
     )
     parser.add_argument(
@@ -238,6 +244,7 @@ class Bench:
         spec = {
             "checkpoint": str(self.checkpoint),
             "threads": self.args.torch_threads,
+            "torch_compile": self.args.torch_compile,
             "seconds": self.args.seconds,
             "probe": [[r.query, list(r.categories)] for r in self.probe],
             "cells": [{"kind": "matrix", "k": k, "seed": 1000 + k} for k in self.args.k],
@@ -313,7 +320,8 @@ class Bench:
         raise ValueError(name)
 
     def torch_flags(self) -> tuple[str, ...]:
-        return ("--num-threads", str(self.args.torch_threads)) if self.args.torch_threads else ()
+        threads = ("--num-threads", str(self.args.torch_threads)) if self.args.torch_threads else ()
+        return (*threads, "--torch-compile", str(self.args.torch_compile).lower())
 
     def target(
         self, server: peers.Server, system: peers.System, requests: list[traffic.Request]

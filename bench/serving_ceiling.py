@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = json.loads(sys.stdin.read())
     corpus = traffic.load_corpus(args.data)
-    ceiling = Ceiling(Path(spec["checkpoint"]), num_threads=spec.get("threads") or None)
+    ceiling = Ceiling(
+        Path(spec["checkpoint"]),
+        num_threads=spec.get("threads") or None,
+        compile_model=spec.get("torch_compile", True),
+    )
     probe = [traffic.Request(q, tuple(cats)) for q, cats in spec["probe"]]
     ceiling.throughput(probe, seconds=1.0)  # warm-up
     cells = []
@@ -44,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
                 "single_request": ceiling.single_request_latency(reqs, n=5),
             }
         )
-    out = {"probe_scores": ceiling.scores(probe).tolist(), "batch_size": ceiling.batch_size, "cells": cells}
+    out = {
+        "probe_scores": ceiling.scores(probe, reference=True).tolist(),
+        "batch_size": ceiling.batch_size,
+        "cells": cells,
+    }
     print(json.dumps(out))
     return 0
 
