@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled QC file (CSV or JSONL)")
     parser.add_argument("--folds", type=int, default=5, help="StratifiedGroupKFold folds (as the pipeline)")
     parser.add_argument("--seed", type=int, default=42, help="fold seed (the pipeline's default is 42)")
+    parser.add_argument(
+        "--only-folds",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=None,
+        help="comma-separated folds to score (as a run config's cv.only_folds); default: all",
+    )
     parser.add_argument("--ngram-min", type=int, default=1, help="smallest char n-gram")
     parser.add_argument("--ngram-max", type=int, default=4, help="largest char n-gram")
     parser.add_argument("--max-features", type=int, default=200_000, help="vocabulary cap per vectoriser")
@@ -95,9 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     labels = np.asarray([e.label for e in examples], dtype=int)
     languages = [e.language for e in examples]
 
-    oof = np.empty(len(examples))
+    scored_folds = args.only_folds if args.only_folds is not None else list(range(args.folds))
+    if any(not 0 <= k < args.folds for k in scored_folds):
+        print(f"error: --only-folds {scored_folds} must be in 0..{args.folds - 1}", file=sys.stderr)
+        return 2
+    oof = np.full(len(examples), np.nan)
     started = time.perf_counter()
-    for fold in tqdm(range(args.folds), desc="folds"):
+    for fold in tqdm(scored_folds, desc="folds"):
         test = folds == fold
         x_train, x_test = features(
             queries[~test],
@@ -112,13 +122,17 @@ def main(argv: list[str] | None = None) -> int:
         oof[test] = clf.predict_proba(x_test)[:, 1]
     elapsed = time.perf_counter() - started
 
+    scored = np.isin(folds, scored_folds)
+    labels, oof = labels[scored], oof[scored]
+    languages = [lang for lang, ok in zip(languages, scored, strict=True) if ok]
     threshold = tune_threshold(labels, oof)
     metrics = compute_metrics(labels=labels, scores=oof, languages=languages, threshold=threshold)
     result = {
         "system": "tfidf-char-lr",
         "data": str(args.data),
-        "n": len(examples),
+        "n": int(scored.sum()),
         "folds": args.folds,
+        "scored_folds": scored_folds,
         "seed": args.seed,
         "params": {"ngram": [args.ngram_min, args.ngram_max], "max_features": args.max_features, "C": args.C},
         "threshold_from_oof": threshold,
@@ -132,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
     detail = metrics.model_dump()["by_language_detail"]
     print(
-        f"TF-IDF char({args.ngram_min}-{args.ngram_max}) + LR, {args.folds}-fold group CV, "
-        f"n={len(examples)}, "
+        f"TF-IDF char({args.ngram_min}-{args.ngram_max}) + LR, {args.folds}-fold group CV "
+        f"(folds scored: {scored_folds}), n={int(scored.sum())}, "
         f"{elapsed:.0f}s"
     )
     print(

@@ -112,6 +112,25 @@ def test_cross_task_pretraining_initialises_the_model(tiny_base, tmp_path):
     assert np.allclose(dict(base.named_parameters())[name].detach().numpy(), pre_weight.detach().numpy())
 
 
+def test_full_finetune_with_frozen_embeddings_trains_everything_else(tiny_base, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+
+    base = tiny_base("bert")
+    cfg = config(base, full_finetune=True, freeze_embeddings=True, learning_rate=1e-3, epochs=1, batch_size=8)
+    result = finetune(train=toy_examples(n=32), eval=None, config=cfg, output_dir=tmp_path)
+
+    before = AutoModelForSequenceClassification.from_pretrained(base).state_dict()
+    after = load_file(result.model_dir / "model.safetensors")
+    embedding = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(after[embedding], before[embedding])
+    moved = [k for k in after if k != embedding and k in before and not torch.equal(after[k], before[k])]
+    assert "bert.encoder.layer.0.attention.self.query.weight" in moved
+    with pytest.raises(ValueError, match="freeze_embeddings is for full_finetune"):
+        TrainConfig(base_model="x", freeze_embeddings=True)
+
+
 def test_bad_inputs_fail_clearly(tiny_base, tmp_path):
     from dataclasses import replace
 

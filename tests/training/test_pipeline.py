@@ -209,6 +209,14 @@ def test_shipped_configs_are_valid():
             True,
         )
         assert t.uses_translation and "madlad" in str(paper.translation.model)
+    # The bases comparison: same data, same folds, fold 0 only, the same number of training pairs.
+    compare = [load_run_config(p) for p in sorted((configs / "compare").glob("*.yaml"))]
+    assert {c.train.base_model for c in compare} == {"minilm", "e5-small", "gemma-3-270m"}
+    assert {(str(c.data[Task.QC]), c.cv.folds, c.cv.seed, tuple(c.cv.only_folds)) for c in compare} == {
+        ("../shared/data/qc_train_confluentia.csv", 5, 42, (0,))
+    }
+    assert {c.train.max_steps * c.train.batch_size for c in compare} == {8000}
+    assert all(c.train.eval_steps == c.train.max_steps for c in compare)  # no step picked on fold 0
     ds = json.loads((configs / "ds_zero2.json").read_text())
     assert ds["zero_optimization"]["stage"] == 2
     accelerate = yaml.safe_load((configs / "accelerate_zero2.yaml").read_text())
