@@ -6,8 +6,9 @@ device and dtype: same encoder, same padding, same logits-to-probability map.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -86,22 +87,105 @@ def forward_scores(model: PreTrainedModel, batch: Sequence[EncodedPair], *, pad_
     return logits_to_scores(logits.float().cpu().numpy(), model.config.num_labels)
 
 
-def compile_for_inference(model: PreTrainedModel) -> PreTrainedModel:
-    """The model under `torch.compile` for inference: inductor kernels with the weights frozen as
+_COMPILE_LOCK = threading.Lock()
+
+
+def _call_model(model: PreTrainedModel, **inputs: torch.Tensor) -> Any:
+    return model(**inputs)
+
+
+class CompiledModel:
+    """A model run through `torch.compile` for inference: inductor kernels with the weights frozen as
     constants (on CPU the matmuls get oneDNN-prepacked weights), dynamic batch and sequence sizes.
 
     About 2x eager fp32 throughput for MiniLM on CPU, with scores within ~2e-7 of eager. Compiling is
     lazy: the first call at batch size >= 2 and the first at batch size 1 (specialised) each compile for
     ~10-15 s, so call `forward_scores` once with each before serving. Needs a C++ compiler on CPU.
-    Attributes (`config`, `device`) still read through to the model.
-    """
-    import torch
-    import torch._inductor.config as inductor_config
+    `config` and `device` are the model's, so `forward_scores` takes either.
 
-    # Process-wide on purpose: `options={"freezing": True}` is not honoured by torch 2.13, and a later
-    # recompile (a new shape) must freeze too. Freezing only touches graphs compiled without autograd.
-    inductor_config.freezing = True
-    return torch.compile(model, dynamic=True)  # type: ignore[return-value]
+    Releasing a model matters to a service that hot-reloads. Every instance compiles its own copy of a
+    one-line function (a fresh code object and globals): dynamo keeps compiled graphs on the code object
+    and in the globals of the function they were made for, so a shared one (the model class's `forward`)
+    would pin every model ever compiled and stop compiling after 8 (`recompile_limit`). And inductor
+    keeps each generated module, frozen weights included, in a process-wide cache: `release` drops the
+    ones `warm_up` saw created and any holding this model's tensors (tested: a released model's
+    weights are freed).
+    """
+
+    def __init__(self, model: PreTrainedModel) -> None:
+        import types
+
+        import torch
+        import torch._inductor.config as inductor_config
+
+        # Process-wide on purpose: `options={"freezing": True}` is not honoured by torch 2.13, and a
+        # later recompile (a new shape) must freeze too. Freezing only touches graphs compiled without
+        # autograd (inference).
+        inductor_config.freezing = True
+        code = _call_model.__code__.replace(co_name=f"_call_model_{id(self):x}")
+        # Its own globals too: dynamo stores each compiled graph as a global of the compiled function.
+        fresh = types.FunctionType(code, {"__builtins__": __builtins__}, code.co_name)
+        self._code = code
+        self.model = model
+        self.config = model.config
+        self.device = model.device
+        self._forward = torch.compile(fresh, dynamic=True)
+        self._modules: list[Any] = []
+
+    def __call__(self, **inputs: torch.Tensor) -> Any:
+        return self._forward(self.model, **inputs)
+
+    def warm_up(self, batches: Sequence[Sequence[EncodedPair]], *, pad_id: int) -> None:
+        """Compile now for each batch's shape class (batch size 1 and >= 2 compile apart); raises if
+        compiling fails. Warm-ups are serialised so the modules each one creates can be attributed."""
+        import sys
+
+        from torch._inductor.codecache import PyCodeCache
+        from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+        with _COMPILE_LOCK:
+            known = {id(m) for m in PyCodeCache.modules} | {id(m) for m in sys.modules.values()}
+            try:
+                for batch in batches:
+                    forward_scores(self, batch, pad_id=pad_id)  # type: ignore[arg-type]
+            finally:
+                generated = [m for m in list(sys.modules.values()) if id(m) not in known]
+                root = cache_dir()
+                self._modules += [m for m in PyCodeCache.modules if id(m) not in known] + [
+                    m for m in generated if str(getattr(m, "__file__", "") or "").startswith(root)
+                ]
+
+    def release(self) -> None:
+        """Free the compiled code and the weights frozen into it; the instance is unusable after."""
+        import sys
+
+        from torch._dynamo.eval_frame import reset_code
+        from torch._inductor.codecache import PyCodeCache
+
+        with _COMPILE_LOCK:
+            reset_code(self._code)  # dynamo's compiled graphs (and guards) for this model
+            # Generated modules hold frozen weights as attributes; besides those the warm-up created,
+            # any holding one of this model's own tensors (e.g. an embedding frozen as is) is its too.
+            own = {id(p) for p in self.model.parameters()} | {id(b) for b in self.model.buffers()}
+            candidates = list(PyCodeCache.modules) + list(sys.modules.values())
+            mine = {id(m) for m in self._modules} | {
+                id(m) for m in candidates if any(id(v) in own for v in getattr(m, "__dict__", {}).values())
+            }
+            PyCodeCache.modules[:] = [m for m in PyCodeCache.modules if id(m) not in mine]
+            for path, module in list(PyCodeCache.modules_no_attr.items()):
+                if id(module) in mine:
+                    del PyCodeCache.modules_no_attr[path]
+            for name, module in list(sys.modules.items()):
+                if id(module) in mine:
+                    del sys.modules[name]
+        self._modules = []
+        self._forward = None  # type: ignore[assignment]
+        self.model = None  # type: ignore[assignment]
+
+
+def compile_for_inference(model: PreTrainedModel) -> PreTrainedModel:
+    """`CompiledModel(model)`, typed as the model it stands in for (`forward_scores` takes both)."""
+    return CompiledModel(model)  # type: ignore[return-value]
 
 
 def score_encoded(

@@ -4,9 +4,8 @@ A request submits its encoded pairs as one job. The batcher loop waits until a b
 queued or the oldest pair has waited `max_wait`, takes a window of the oldest queued pairs for one backend,
 sorts it by length and cuts it into batches (`models.inference.pack_sorted`: under the pair and
 padded-token budgets, and wherever widening a batch would pad more than a new batch costs — so little
-compute goes to padding; the offline path packs the same way) — and sends the batch holding the oldest pair (so
-nothing starves); the others stay queued and can still grow. The queue is
-bounded in pairs: a job that does not fit is refused at once (429) instead of waiting unboundedly.
+compute goes to padding; the offline path packs the same way) — and sends the batch holding the oldest
+pair (so nothing starves); the others stay queued and can still grow. The queue is bounded in pairs: a job that does not fit is refused at once (429) instead of waiting unboundedly.
 A job whose client went away or timed out is cancelled; its queued pairs are dropped, not scored.
 """
 

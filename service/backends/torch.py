@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from models import Checkpoint, EncodedPair, PairEncoder, PairInput, Task
+from models.inference import CompiledModel
 from service.backends.base import BackendError, BackendLimits
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class TorchBackend:
         self._closed = True
         # Waits for a batch still in the thread; the service closes a backend only once it is idle.
         await asyncio.to_thread(self._executor.shutdown, wait=True)
+        if isinstance(self.model, CompiledModel):
+            self.model.release()  # else inductor's module cache keeps its frozen weights for good
         self.model = None  # type: ignore[assignment]
 
 
@@ -101,24 +104,21 @@ def _compiled(
 
     import torch
 
-    from models.inference import compile_for_inference, forward_scores
-
     short = encoder.encode(PairInput(task=task, query="a", target="b"))
     long = encoder.encode(PairInput(task=task, query="warm up query", target="warm,up,category path"))
     # dynamo specialises batch size 1 apart from >= 2, and equal-length rows build no padding mask.
     shapes = ([short, long], [short, short], [long])
     started = time.monotonic()
-    compiled = compile_for_inference(model)
+    compiled = CompiledModel(model)
     try:
         with torch.inference_mode():
-            for batch in shapes:
-                forward_scores(compiled, batch, pad_id=pad_id)
+            compiled.warm_up(shapes, pad_id=pad_id)
     except Exception as exc:  # a missing C++ compiler, an unsupported op: serve eager rather than not at all
         log.warning(
             "torch.compile failed; serving the eager model",
             extra={"model": name, "error": repr(exc)[:500]},
         )
-        torch._dynamo.reset()
+        compiled.release()
         return model
     log.info("model compiled", extra={"model": name, "seconds": round(time.monotonic() - started, 1)})
     return compiled

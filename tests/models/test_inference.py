@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from models import PairInput, Task, open_checkpoint
 from models.formatting import PairEncoder
-from models.inference import forward_scores, pack_sorted, score_encoded
+from models.inference import CompiledModel, forward_scores, pack_sorted, score_encoded
 from models.loading import load_model, load_tokenizer
 
 
@@ -60,3 +60,37 @@ def test_score_encoded_keeps_input_order_and_equals_scoring_each_pair_alone(qc_c
     alone = [forward_scores(model, [e], pad_id=pad)[0] for e in encoded]
     assert together == pytest.approx(alone, abs=1e-6)
     assert len(set(together.round(6))) > 5  # the pairs really score differently
+
+
+@pytest.mark.slow
+def test_compiled_models_match_eager_and_release_their_weights(tmp_path) -> None:
+    """A hot-reloading service compiles model after model: each must score like its eager self, and a
+    released one must leave memory (dynamo's and inductor's caches would otherwise keep it for good)."""
+    import gc
+    import weakref
+
+    import tiny
+
+    released: list[weakref.ref] = []
+    previous = None
+    for seed in range(3):
+        path = tiny.card_checkpoint(tmp_path / f"m{seed}", name=f"m{seed}", seed=seed)
+        checkpoint = open_checkpoint(path)
+        model = load_model(checkpoint)
+        encoder = PairEncoder(load_tokenizer(checkpoint), checkpoint.card.input)
+        pairs = encoder.encode_batch(
+            [PairInput(task=Task.QC, query=q, target="bags,handbags") for q in ("x", "a b c d", "tote bag")]
+        )
+        compiled = CompiledModel(model)
+        compiled.warm_up([pairs, pairs[:1]], pad_id=0)
+        for batch in (pairs, pairs[:1]):
+            eager = forward_scores(model, batch, pad_id=0)
+            assert forward_scores(compiled, batch, pad_id=0) == pytest.approx(eager, abs=1e-6)
+        if previous is not None:
+            previous.release()
+        previous = compiled
+        released.append(weakref.ref(model.get_input_embeddings().weight))
+        del model, compiled
+        gc.collect()
+    assert [ref() is None for ref in released] == [True, True, False]  # only the live model remains
+    previous.release()

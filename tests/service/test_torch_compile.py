@@ -12,6 +12,7 @@ from service_helpers import OfflineScorer, make_settings, running
 from test_service_scoring import QC_PAIRS, QI_PAIRS
 
 from models import Task, open_checkpoint
+from models.inference import CompiledModel
 from service.app import create_app
 from service.backends.torch import load_backend
 
@@ -35,13 +36,11 @@ def test_compile_failure_serves_the_eager_model(qc_checkpoint, monkeypatch, capl
     def broken_compiler(gm, example_inputs):
         raise RuntimeError("no C++ compiler on this host")
 
-    def compile_with_broken_backend(model):
-        return torch.compile(model, backend=broken_compiler)
-
-    monkeypatch.setattr("models.inference.compile_for_inference", compile_with_broken_backend)
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: real_compile(fn, backend=broken_compiler))
     settings = make_settings(qc_model=str(qc_checkpoint), torch_compile=True)
     with caplog.at_level(logging.WARNING, logger="service.backends.torch"):
         backend = asyncio.run(load_backend(open_checkpoint(qc_checkpoint), settings=settings))
     assert any("torch.compile failed" in rec.getMessage() for rec in caplog.records)
-    assert not isinstance(backend.model, torch._dynamo.eval_frame.OptimizedModule)
+    assert not isinstance(backend.model, CompiledModel)
     asyncio.run(backend.close())
