@@ -5,7 +5,8 @@ queued or the oldest pair has waited `max_wait`, takes a window of the oldest qu
 sorts it by length and cuts it into batches (`models.inference.pack_sorted`: under the pair and
 padded-token budgets, and wherever widening a batch would pad more than a new batch costs — so little
 compute goes to padding; the offline path packs the same way) — and sends the batch holding the oldest
-pair (so nothing starves); the others stay queued and can still grow. The queue is bounded in pairs: a job that does not fit is refused at once (429) instead of waiting unboundedly.
+pair (so nothing starves); the others stay queued and can still grow. The queue is bounded in pairs: a
+job that does not fit is refused at once (429) instead of waiting unboundedly.
 A job whose client went away or timed out is cancelled; its queued pairs are dropped, not scored.
 """
 
