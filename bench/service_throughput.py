@@ -172,7 +172,9 @@ def main() -> int:
         "--batch-max-pairs", type=int, default=64, help="service batch size = ceiling batch size"
     )
     parser.add_argument("--batch-max-wait-ms", type=float, default=5.0, help="service batch max wait")
-    parser.add_argument("--batch-concurrency", type=int, default=2, help="service batches in flight")
+    parser.add_argument(
+        "--batch-concurrency", type=int, default=1, help="service batches in flight (the torch default: 1)"
+    )
     parser.add_argument(
         "--torch-compile",
         action=argparse.BooleanOptionalAction,

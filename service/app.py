@@ -36,7 +36,7 @@ def build_services(settings: Settings, factory: BackendFactory) -> Services:
         max_batch_tokens=settings.batch_max_tokens,
         max_wait_s=settings.batch_max_wait_ms / 1000,
         max_queue_pairs=settings.max_queue_pairs,
-        concurrency=settings.batch_concurrency,
+        concurrency=settings.batches_in_flight,
         retry_after_s=settings.retry_after_s,
         metrics=metrics,
     )

@@ -48,11 +48,12 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         5.0, ge=0, le=1000, description="longest a pair waits for a batch to fill"
     )
-    batch_concurrency: int = Field(
-        2,
+    batch_concurrency: int | None = Field(
+        None,
         ge=1,
         le=64,
-        description="batches handed to the backend at once (2: the next waits ready, no idle gap)",
+        description="batches handed to the backend at once; default by backend: torch 1 (the next batch "
+        "forms when the model frees up, from all that arrived meanwhile), vllm 8 (vLLM batches on its own)",
     )
     max_queue_pairs: int = Field(4096, ge=1, description="pairs waiting for a batch before requests get 429")
     cache_size: int = Field(100_000, ge=0, description="score cache entries (0 disables the cache)")
@@ -74,6 +75,14 @@ class Settings(BaseSettings):
     graceful_shutdown_s: float = Field(
         30.0, ge=0, description="longest shutdown waits for in-flight requests"
     )
+
+    @property
+    def batches_in_flight(self) -> int:
+        """`batch_concurrency`, or the backend's default (measured: torch at 1 vs 2 in flight, +14 %
+        pairs/s with one pair per request and the same at 16; vLLM needs several to fill its engine)."""
+        if self.batch_concurrency is not None:
+            return self.batch_concurrency
+        return 8 if self.backend == "vllm" else 1
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -299,3 +299,15 @@ def test_reload_of_one_task_keeps_the_other_tasks_backend(
         # An empty reload re-reads the active checkpoints: nothing changed, nothing is loaded again.
         assert httpx.post(f"{url}/admin/reload", timeout=60).json()["generation"] == 3
         assert len(factory.backends) == 3
+
+
+def test_batches_in_flight_default_follows_the_backend_and_flags_override_it() -> None:
+    from service.__main__ import build_parser
+    from service.settings import Settings
+
+    assert Settings(_env_file=None).batches_in_flight == 1  # torch: one batch at a time, formed late
+    assert Settings(_env_file=None, backend="vllm").batches_in_flight == 8
+    args = build_parser().parse_args(["--backend", "vllm", "--batch-concurrency", "3"])
+    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    assert Settings(_env_file=None, **overrides).batches_in_flight == 3
+    assert Settings(_env_file=None, torch_compile="false").torch_compile is False
