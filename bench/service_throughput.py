@@ -40,14 +40,12 @@ if str(ROOT) not in sys.path:
 
 from bench import loadgen  # noqa: E402
 from models import (  # noqa: E402
-    CARD_FILENAME,
     InputSpec,
-    ModelCard,
     PairEncoder,
     PairInput,
     Task,
+    card_model_dir,
     open_checkpoint,
-    weights_sha256,
 )
 
 SHARED_QC = ROOT.parent / "shared" / "data" / "qc_train_confluentia.csv"
@@ -61,16 +59,14 @@ def minilm_checkpoint(dest: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
     model.save_pretrained(dest, safe_serialization=True)
     tokenizer.save_pretrained(dest)
-    ModelCard(
+    card_model_dir(
+        dest,
         name="bench-minilm",
         tasks=[Task.QC],
         base_model="sentence-transformers/all-MiniLM-L6-v2",
-        architecture=model.config.architectures[0],
-        num_labels=2,
-        input=InputSpec(max_length=128),
+        input_spec=InputSpec(max_length=128),
         thresholds={Task.QC: 0.5},
-        weights_sha256=weights_sha256(dest),
-    ).write(dest / CARD_FILENAME)
+    )
     return dest
 
 

@@ -41,14 +41,12 @@ sys.path.insert(0, str(ROOT))
 from bench.loadgen import Target, closed_loop, fetch_scores, open_loop  # noqa: E402
 from bench.service_throughput import free_port, qc_pairs  # noqa: E402
 from models import (  # noqa: E402
-    CARD_FILENAME,
     InputSpec,
-    ModelCard,
     PairEncoder,
     PairInput,
     Task,
+    card_model_dir,
     open_checkpoint,
-    weights_sha256,
 )
 
 
@@ -61,16 +59,14 @@ def gemma_checkpoint(base: Path, dest: Path, *, max_length: int) -> Path:
     model.config.pad_token_id = AutoTokenizer.from_pretrained(base).pad_token_id
     model.save_pretrained(dest, safe_serialization=True)
     AutoTokenizer.from_pretrained(base).save_pretrained(dest)
-    ModelCard(
+    card_model_dir(
+        dest,
         name="bench-gemma3-270m",
         tasks=[Task.QC],
         base_model="gemma-3-270m",
-        architecture=model.config.architectures[0],
-        num_labels=2,
-        input=InputSpec(max_length=max_length),
+        input_spec=InputSpec(max_length=max_length),
         dtype="float32",
-        weights_sha256=weights_sha256(dest),
-    ).write(dest / CARD_FILENAME)
+    )
     return dest
 
 

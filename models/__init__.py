@@ -5,7 +5,7 @@ Imports here stay light (pydantic, tokenizers-free); torch and transformers are 
 """
 
 from models.card import CARD_FILENAME, FORMAT_VERSION, InputSpec, ModelCard, Task, TaskMetrics
-from models.checkpoint import Checkpoint, CheckpointError, open_checkpoint, weights_sha256
+from models.checkpoint import Checkpoint, CheckpointError, card_model_dir, open_checkpoint, weights_sha256
 from models.formatting import EncodedPair, PairEncoder, PairInput, encode_pair, format_query, format_target
 from models.scores import logits_to_scores
 from models.store import ModelStore
@@ -23,6 +23,7 @@ __all__ = [
     "PairInput",
     "Task",
     "TaskMetrics",
+    "card_model_dir",
     "encode_pair",
     "format_query",
     "format_target",

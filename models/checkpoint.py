@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from models.card import CARD_FILENAME, ModelCard, Task
+from models.card import CARD_FILENAME, InputSpec, ModelCard, Task
 
 # Formats that can execute code on load (pickle) or that we do not verify; refused outright.
 UNSAFE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack", ".gguf")
@@ -91,3 +94,31 @@ def open_checkpoint(path: str | Path, *, task: Task | None = None, verify_weight
         served = ", ".join(t.value for t in card.tasks)
         raise CheckpointError(f"checkpoint {card.name} serves [{served}], not task {task.value!r}")
     return Checkpoint(path=path, card=card)
+
+
+def card_model_dir(
+    path: Path,
+    *,
+    name: str,
+    tasks: Sequence[Task],
+    base_model: str,
+    input_spec: InputSpec,
+    **fields: Any,
+) -> ModelCard:
+    """Card a saved Hugging Face classifier folder so it can be served as is (no training record):
+    architecture and label count come from its config.json, the weights hash from its files; `fields`
+    are further card fields (thresholds, dtype, ...). For benchmarks and tests; training publishes
+    through `training.merge`."""
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    card = ModelCard(
+        name=name,
+        tasks=list(tasks),
+        base_model=base_model,
+        architecture=config["architectures"][0],
+        num_labels=len(config.get("id2label") or {}) or 2,
+        input=input_spec,
+        weights_sha256=weights_sha256(path),
+        **fields,
+    )
+    card.write(path / CARD_FILENAME)
+    return card

@@ -12,7 +12,7 @@ from typing import Any
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
 
-from models import CARD_FILENAME, InputSpec, ModelCard, Task, weights_sha256
+from models import InputSpec, Task, card_model_dir
 
 # Enough multilingual text that the tiny vocabularies cover the scripts the tests use.
 CORPUS = [
@@ -183,19 +183,13 @@ def card_checkpoint(
 ) -> Path:
     """A servable checkpoint straight from a random tiny model (no training): for service tests."""
     BUILDERS[arch](path, **model_kwargs)
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(path)
     prefixes = {Task.QC: "[qc] ", Task.QI: "[qi] "} if len(tasks) > 1 else {}
-    card = ModelCard(
+    card_model_dir(
+        path,
         name=name,
-        tasks=list(tasks),
+        tasks=tasks,
         base_model=f"tiny-{arch}",
-        architecture=config.architectures[0],
-        num_labels=config.num_labels,
-        input=InputSpec(max_length=max_length, task_prefix=prefixes),
+        input_spec=InputSpec(max_length=max_length, task_prefix=prefixes),
         thresholds=thresholds or dict.fromkeys(tasks, 0.5),
-        weights_sha256=weights_sha256(path),
     )
-    card.write(path / CARD_FILENAME)
     return path

@@ -15,14 +15,10 @@ import tiny
 import uvicorn
 
 from models import (
-    CARD_FILENAME,
     EncodedPair,
-    InputSpec,
-    ModelCard,
     PairEncoder,
     PairInput,
     Task,
-    weights_sha256,
 )
 from service.backends import load_backend
 from service.backends.base import BackendError
@@ -73,23 +69,8 @@ def make_settings(**overrides) -> Settings:
 def carded_checkpoint(
     path: Path, *, tasks: tuple[Task, ...], name: str, seed: int, max_length: int = 64
 ) -> Path:
-    """Like `tiny.card_checkpoint` but with a chosen seed, so two checkpoints score differently."""
-    tiny.tiny_bert(path, seed=seed)
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(path)
-    prefixes = {Task.QC: "[qc] ", Task.QI: "[qi] "} if len(tasks) > 1 else {}
-    ModelCard(
-        name=name,
-        tasks=list(tasks),
-        base_model="tiny-bert",
-        architecture=config.architectures[0],
-        num_labels=config.num_labels,
-        input=InputSpec(max_length=max_length, task_prefix=prefixes),
-        thresholds=dict.fromkeys(tasks, 0.5),
-        weights_sha256=weights_sha256(path),
-    ).write(path / CARD_FILENAME)
-    return path
+    """Like the `qc_checkpoint` fixture but with a chosen seed, so two checkpoints score differently."""
+    return tiny.card_checkpoint(path, tasks=tasks, name=name, max_length=max_length, seed=seed)
 
 
 class OfflineScorer:

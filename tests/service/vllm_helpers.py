@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import tiny
 
-from models import CARD_FILENAME, InputSpec, ModelCard, PairInput, Task, weights_sha256
+from models import PairInput, Task
 
 T = TypeVar("T")
 
@@ -42,23 +42,10 @@ class LoopThread:
 def decoder_checkpoint(
     path: Path, *, arch: str, tasks: tuple[Task, ...], num_labels: int, max_length: int = 48, name: str
 ) -> Path:
-    """A carded random tiny decoder classifier (`tiny.card_checkpoint` fixes num_labels to 2)."""
-    tiny.BUILDERS[arch](path, num_labels=num_labels)
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(path)
-    prefixes = {Task.QC: "[qc] ", Task.QI: "[qi] "} if len(tasks) > 1 else {}
-    ModelCard(
-        name=name,
-        tasks=list(tasks),
-        base_model=f"tiny-{arch}",
-        architecture=config.architectures[0],
-        num_labels=num_labels,
-        input=InputSpec(max_length=max_length, task_prefix=prefixes),
-        thresholds=dict.fromkeys(tasks, 0.5),
-        weights_sha256=weights_sha256(path),
-    ).write(path / CARD_FILENAME)
-    return path
+    """A carded random tiny decoder classifier."""
+    return tiny.card_checkpoint(
+        path, arch=arch, tasks=tasks, name=name, max_length=max_length, num_labels=num_labels
+    )
 
 
 LONG_PATH = ["home & garden", "kitchen", "cookware", "pots pans knives storage"] * 8
