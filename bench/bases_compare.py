@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-START, END = "<!-- bases:start -->", "<!-- bases:end -->"
+from bench.docs_sections import update_sections  # noqa: E402
+
 DEFAULT_CONFIGS = sorted((ROOT / "training" / "configs" / "compare").glob("*.yaml"))
 DEFAULT_OUT = ROOT / "docs" / "results" / "bases_compare.json"
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (merged across calls)")
     parser.add_argument("--force", action="store_true", help="rerun configs already in --out")
     parser.add_argument("--report-only", action="store_true", help="only print the table from --out")
-    parser.add_argument("--update", type=Path, help=f"rewrite the {START} section of this markdown file")
+    parser.add_argument("--update", type=Path, help="markdown file whose bases section is rewritten")
     return parser
 
 
@@ -166,13 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     text = table(results)
     print(text)
     if args.update:
-        doc = args.update.read_text(encoding="utf-8")
-        if START not in doc or END not in doc:
-            print(f"error: {args.update} has no {START} ... {END} section", file=sys.stderr)
+        try:
+            update_sections(args.update, {"bases": text})
+        except ValueError as exc:
+            print(f"error: {args.update}: {exc}", file=sys.stderr)
             return 2
-        head, rest = doc.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        args.update.write_text(f"{head}{START}\n{text}{END}{tail}", encoding="utf-8")
     return 0
 
 

@@ -41,7 +41,7 @@ class Ceiling:
     ) -> None:
         import torch
 
-        from models import PairEncoder, PairInput, Task, open_checkpoint
+        from models import PairEncoder, Task, open_checkpoint
         from models.loading import load_model, load_tokenizer
 
         if num_threads:
@@ -57,17 +57,10 @@ class Ceiling:
         self.encoder = PairEncoder(tokenizer, self.checkpoint.card.input)
         self.batch_size = batch_size
         if compile_model:
-            from models.inference import compile_for_inference, forward_scores
+            from models.inference import CompiledModel, shape_batches
 
-            self.model = compile_for_inference(self.eager)
-            short, long = self.encoder.encode_batch(
-                [
-                    PairInput(task=Task.QC, query="a", target="b"),
-                    PairInput(task=Task.QC, query="a b c", target="d e"),
-                ]
-            )
-            for batch in ([short, long], [short, short], [long]):  # batch size 1 compiles apart
-                forward_scores(self.model, batch, pad_id=self.pad_id)
+            self.model = CompiledModel(self.eager)
+            self.model.warm_up(shape_batches(self.encoder, Task.QC), pad_id=self.pad_id)
 
     def encode(self, requests: Sequence[Request]):
         from models import PairInput, Task

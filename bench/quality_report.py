@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from bench.docs_sections import update_sections
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 
@@ -71,15 +73,6 @@ def ablation_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def replace(doc: str, tag: str, text: str) -> str:
-    start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
-    if start not in doc or end not in doc:
-        raise ValueError(f"no {start} ... {end} section")
-    head, rest = doc.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{text}\n{end}{tail}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tfidf", type=Path, default=RESULTS / "tfidf_baseline.json")
@@ -100,12 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     for tag, text in sections.items():
         print(f"== {tag}\n{text}\n")
     if args.update:
-        doc = args.update.read_text(encoding="utf-8")
-        for tag, text in sections.items():
-            doc = replace(doc, tag, text)
-        tmp = args.update.with_suffix(".tmp")
-        tmp.write_text(doc, encoding="utf-8")
-        tmp.replace(args.update)
+        try:
+            update_sections(args.update, sections)
+        except ValueError as exc:
+            print(f"error: {args.update}: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -14,8 +14,9 @@ import json
 import sys
 from pathlib import Path
 
+from bench.docs_sections import update_sections
+
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- results:start -->", "<!-- results:end -->"
 ORDER = ("ceiling", "torch", "torch-cached", "vllm", "vllm-server", "infinity")
 SHORT = {
     "ceiling": "ceiling (in-process)",
@@ -384,15 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(results, images)
     print(text)
     if args.update:
-        doc = args.update.read_text(encoding="utf-8")
-        if START not in doc or END not in doc:
-            print(f"error: {args.update} has no {START} ... {END} section", file=sys.stderr)
+        try:
+            update_sections(args.update, {"results": text})
+        except ValueError as exc:
+            print(f"error: {args.update}: {exc}", file=sys.stderr)
             return 2
-        head, rest = doc.split(START, 1)
-        _, tail = rest.split(END, 1)
-        tmp = args.update.with_suffix(".tmp")
-        tmp.write_text(f"{head}{START}\n{text}{END}{tail}", encoding="utf-8")
-        tmp.replace(args.update)
     return 0
 
 

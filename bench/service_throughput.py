@@ -95,7 +95,7 @@ def ceiling(
     arrival-order batches are what a server without length sorting would compute."""
     import torch
 
-    from models.inference import compile_for_inference, forward_scores, score_encoded
+    from models.inference import CompiledModel, forward_scores, score_encoded, shape_batches
     from models.loading import load_model, load_tokenizer
 
     torch.set_num_threads(threads)
@@ -107,8 +107,8 @@ def ceiling(
     )
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     if compile_model:
-        model = compile_for_inference(model)
-        forward_scores(model, encoded[:1], pad_id=pad_id)  # batch size 1 compiles apart
+        model = CompiledModel(model)
+        model.warm_up(shape_batches(encoder, Task.QC), pad_id=pad_id)
     score_encoded(model, encoded[: batch_size * 4], pad_id=pad_id, batch_size=batch_size)  # warm-up
     started, cpu = time.perf_counter(), time.process_time()
     score_encoded(model, encoded, pad_id=pad_id, batch_size=batch_size)

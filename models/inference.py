@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.formatting import EncodedPair
+from models.card import Task
+from models.formatting import EncodedPair, PairEncoder, PairInput
 from models.scores import logits_to_scores
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ class CompiledModel:
 
     About 2x eager fp32 throughput for MiniLM on CPU, with scores within ~2e-7 of eager. Compiling is
     lazy: the first call at batch size >= 2 and the first at batch size 1 (specialised) each compile for
-    ~10-15 s, so call `forward_scores` once with each before serving. Needs a C++ compiler on CPU.
+    ~10-15 s, so `warm_up(shape_batches(...))` before serving. Needs a C++ compiler on CPU.
     `config` and `device` are the model's, so `forward_scores` takes either.
 
     Releasing a model matters to a service that hot-reloads. Every instance compiles its own copy of a
@@ -183,9 +184,12 @@ class CompiledModel:
         self.model = None  # type: ignore[assignment]
 
 
-def compile_for_inference(model: PreTrainedModel) -> PreTrainedModel:
-    """`CompiledModel(model)`, typed as the model it stands in for (`forward_scores` takes both)."""
-    return CompiledModel(model)  # type: ignore[return-value]
+def shape_batches(encoder: PairEncoder, task: Task) -> list[list[EncodedPair]]:
+    """One batch per shape class a compiled model specialises on, for `CompiledModel.warm_up`: batch
+    size 1 compiles apart from >= 2, and rows of equal length build no padding mask."""
+    short = encoder.encode(PairInput(task=task, query="a", target="b"))
+    long = encoder.encode(PairInput(task=task, query="warm up query", target="warm,up,category path"))
+    return [[short, long], [short, short], [long]]
 
 
 def score_encoded(

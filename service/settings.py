@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.inference import BATCH_COST_TOKENS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELEVANCE_", extra="ignore", protected_namespaces=())
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
     batch_max_pairs: int = Field(64, ge=1, le=4096, description="most pairs in one model batch")
     batch_max_tokens: int = Field(8192, ge=16, description="most padded tokens in one model batch")
     batch_cost_tokens: int = Field(
-        28,
+        BATCH_COST_TOKENS,
         ge=0,
         description="torch backend: cut a batch rather than pad it by more than this many tokens "
         "(a batch's fixed cost; 28 fits MiniLM on CPU, raise it on GPU where big batches are cheap)",

@@ -118,54 +118,44 @@ def tiny_bert(path: Path, *, num_labels: int = 2, seed: int = 0, head_dim: int =
     return _save(AutoModelForSequenceClassification.from_config(config), tokenizer, path)
 
 
-def tiny_qwen3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
+def _tiny_decoder(path: Path, config_class: type, *, num_labels: int, seed: int, **arch: Any) -> Path:
+    """A 2-layer decoder classifier; head_dim 32 is the smallest vLLM's CPU attention accepts (the vLLM
+    tests serve these)."""
     import torch
-    from transformers import Qwen3Config
 
     tokenizer = bpe_tokenizer()
-    # head_dim 32: the smallest head size vLLM's CPU attention kernels accept (the vLLM tests serve these).
-    config = Qwen3Config(
+    config = config_class(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
-        num_key_value_heads=2,
         head_dim=32,
         max_position_embeddings=512,
         num_labels=num_labels,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=False,
+        **arch,
     )
     torch.manual_seed(seed)
     return _save(AutoModelForSequenceClassification.from_config(config), tokenizer, path)
+
+
+def tiny_qwen3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
+    from transformers import Qwen3Config
+
+    return _tiny_decoder(
+        path, Qwen3Config, num_labels=num_labels, seed=seed, num_key_value_heads=2, tie_word_embeddings=False
+    )
 
 
 def tiny_gemma3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
-    import torch
     from transformers import Gemma3TextConfig
 
-    tokenizer = bpe_tokenizer()
-    # head_dim 32: the smallest head size vLLM's CPU attention kernels accept (the vLLM tests serve these).
-    config = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=1,
-        head_dim=32,
-        max_position_embeddings=512,
-        sliding_window=64,
-        num_labels=num_labels,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+    return _tiny_decoder(
+        path, Gemma3TextConfig, num_labels=num_labels, seed=seed, num_key_value_heads=1, sliding_window=64
     )
-    torch.manual_seed(seed)
-    return _save(AutoModelForSequenceClassification.from_config(config), tokenizer, path)
 
 
 BUILDERS = {"bert": tiny_bert, "qwen3": tiny_qwen3, "gemma3": tiny_gemma3}

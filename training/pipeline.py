@@ -379,9 +379,10 @@ def cross_validate(
     outcome = CVOutcome(scores=scores)
     for k in config.cv.trained_folds:
         fold, fold_scores = train_fold(config, examples, folds, k, init_from)
-        scores[[i for i, f in enumerate(folds) if f == k]] = fold_scores
+        held = [i for i, f in enumerate(folds) if f == k]
+        scores[held] = fold_scores
+        assert not np.isnan(scores[held]).any()
         outcome.folds.append(fold)
-    assert not np.isnan(scores[[i for i, f in enumerate(folds) if f in config.cv.trained_folds]]).any()
     return outcome
 
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from models import Checkpoint, EncodedPair, PairEncoder, PairInput, Task
-from models.inference import CompiledModel
+from models import Checkpoint, EncodedPair, PairEncoder, Task
+from models.inference import CompiledModel, shape_batches
 from service.backends.base import BackendError, BackendLimits
 
 if TYPE_CHECKING:
@@ -97,22 +97,18 @@ class TorchBackend:
 
 def _compiled(
     model: PreTrainedModel, *, encoder: PairEncoder, pad_id: int, task: Task, name: str
-) -> PreTrainedModel:
+) -> PreTrainedModel | CompiledModel:
     """The model compiled, with every specialisation served traffic needs built now (in the loader
     thread, before the deployment is published), or the eager model if compiling fails."""
     import time
 
     import torch
 
-    short = encoder.encode(PairInput(task=task, query="a", target="b"))
-    long = encoder.encode(PairInput(task=task, query="warm up query", target="warm,up,category path"))
-    # dynamo specialises batch size 1 apart from >= 2, and equal-length rows build no padding mask.
-    shapes = ([short, long], [short, short], [long])
     started = time.monotonic()
     compiled = CompiledModel(model)
     try:
         with torch.inference_mode():
-            compiled.warm_up(shapes, pad_id=pad_id)
+            compiled.warm_up(shape_batches(encoder, task), pad_id=pad_id)
     except Exception as exc:  # a missing C++ compiler, an unsupported op: serve eager rather than not at all
         log.warning(
             "torch.compile failed; serving the eager model",

@@ -195,3 +195,56 @@ def test_report_renders_targets_tables_and_plots(tmp_path: Path):
         "bench_latency_k16.png",
         "bench_saturation.png",
     ]
+
+
+def test_generated_sections_are_replaced_and_a_missing_marker_leaves_the_doc(tmp_path):
+    from bench.docs_sections import update_sections
+
+    doc = tmp_path / "doc.md"
+    doc.write_text("intro\n<!-- a:start -->\nold\n<!-- a:end -->\nmiddle\n<!-- b:start -->\n<!-- b:end -->\n")
+    update_sections(doc, {"a": "new table\n", "b": "x"})
+    assert doc.read_text() == (
+        "intro\n<!-- a:start -->\nnew table\n<!-- a:end -->\nmiddle\n<!-- b:start -->\nx\n<!-- b:end -->\n"
+    )
+    before = doc.read_text()
+    with pytest.raises(ValueError, match=r"no <!-- c:start --> \.\.\. <!-- c:end --> section"):
+        update_sections(doc, {"a": "changed", "c": "y"})
+    assert doc.read_text() == before
+
+
+def test_bases_table_has_a_row_per_base_and_baseline_and_updates_the_doc(tmp_path):
+    from bench import bases_compare
+
+    def metrics(f1: float, auc: float) -> dict:
+        langs = {lang: {"f1": f1, "roc_auc": auc, "baseline_all_positive_f1": 0.8} for lang in ("en", "ja")}
+        return {
+            "f1": f1,
+            "roc_auc": auc,
+            "n": 400,
+            "baseline_all_positive_f1": 0.8,
+            "by_language_detail": langs,
+        }
+
+    run = {"folds": 5, "scored_folds": [0], "seed": 42, "data": "qc.csv", "pairs_seen": 8000}
+    results = {
+        "runs": {
+            "a": {**run, "base": "minilm", "method": "full FT", "metrics": metrics(0.81, 0.6)}
+            | {"wall_s": 120.0, "cpu_s": 200.0, "peak_rss_gib": 1.5},
+            "b": {**run, "base": "gemma-3-270m", "method": "LoRA r16", "metrics": metrics(0.82, 0.65)}
+            | {"wall_s": 1200.0, "cpu_s": 2000.0, "peak_rss_gib": 3.8},
+        },
+        "tfidf": {"seconds": 8.0, "metrics": metrics(0.81, 0.64)},
+    }
+    out = tmp_path / "bases.json"
+    out.write_text(json.dumps(results))
+    doc = tmp_path / "bases.md"
+    doc.write_text("# Bases\n<!-- bases:start -->\n<!-- bases:end -->\n")
+    assert bases_compare.main(["--report-only", "--out", str(out), "--update", str(doc)]) == 0
+    text = doc.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ")][1:]  # after the header
+    names = [r.split(" | ")[0].removeprefix("| ") for r in rows]
+    assert names == ["all-positive", "TF-IDF + LR", "minilm", "gemma-3-270m"]
+    assert "| gemma-3-270m | LoRA r16, 8,000 pairs | 20.0 min | 33.3 min | 3.80 GiB | 0.820 | 0.650 |" in text
+    assert "fold(s) [0] of 5" in text and "400 pairs of `qc.csv`" in text
+    doc.write_text("no markers\n")
+    assert bases_compare.main(["--report-only", "--out", str(out), "--update", str(doc)]) == 2

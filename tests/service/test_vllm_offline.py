@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vllm_helpers import KVCACHE_BYTES, decoder_checkpoint, mixed_pairs
+from vllm_helpers import decoder_checkpoint, mixed_pairs, offline_and_torch_scores
 
 from models import EncodedPair, PairEncoder, Task, open_checkpoint
 
@@ -26,24 +26,14 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.slow
 def test_score_with_vllm_equals_torch(checkpoint) -> None:
-    from models.inference import score_encoded
-    from models.loading import load_model, load_tokenizer
-    from training.predict_vllm import score_with_vllm
+    from models.loading import load_tokenizer
 
     encoder = PairEncoder(load_tokenizer(checkpoint), checkpoint.card.input)
     encoded = encoder.encode_batch(mixed_pairs((Task.QC, Task.QI)) * 3)
     assert any(e.truncated for e in encoded)
 
     # batch_size smaller than the input: several classify calls, results stitched back in input order.
-    got = score_with_vllm(
-        checkpoint,
-        encoded,
-        batch_size=7,
-        progress=False,
-        engine_options={"kv_cache_memory_bytes": KVCACHE_BYTES},
-    )
-    model = load_model(checkpoint)
-    want = score_encoded(model, encoded, pad_id=model.config.pad_token_id, batch_size=16)
+    got, want = offline_and_torch_scores(checkpoint, encoded, vllm_batch_size=7, torch_batch_size=16)
 
     assert got.dtype == np.float64 and got.shape == (len(encoded),)
     assert np.ptp(want) > 1e-3

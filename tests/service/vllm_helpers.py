@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import tiny
 
-from models import PairInput, Task
+from models import Checkpoint, EncodedPair, PairInput, Task
 
 T = TypeVar("T")
 
@@ -71,3 +71,24 @@ def mixed_pairs(tasks: tuple[Task, ...]) -> list[PairInput]:
         PairInput(Task.QI, "イヤホン", "wireless headphones earbuds"),
     ]
     return [p for p in qc + qi if p.task in tasks]
+
+
+def offline_and_torch_scores(
+    checkpoint: Checkpoint, encoded: list[EncodedPair], *, vllm_batch_size: int, torch_batch_size: int = 64
+) -> tuple[Any, Any]:
+    """The same pairs scored by vLLM's offline `LLM.classify` (`score_with_vllm`) and by the torch
+    forward pass (`score_encoded`), as (vllm, torch) arrays."""
+    from models.inference import score_encoded
+    from models.loading import load_model
+    from training.predict_vllm import score_with_vllm
+
+    got = score_with_vllm(
+        checkpoint,
+        encoded,
+        batch_size=vllm_batch_size,
+        progress=False,
+        engine_options={"kv_cache_memory_bytes": KVCACHE_BYTES},
+    )
+    model = load_model(checkpoint)
+    want = score_encoded(model, encoded, pad_id=model.config.pad_token_id, batch_size=torch_batch_size)
+    return got, want
