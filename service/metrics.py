@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
+from models import Task
 from service.errors import ErrorType
 
 PREFIX = "relevance_"
@@ -113,6 +114,9 @@ class Metrics:
             self.rejected.labels(reason=reason.value)
         for result in ("success", "failure"):
             self.model_reloads.labels(result=result)
+        for task in Task:  # a fast load can start and end between two scrapes: rate() needs the 0 before it
+            for counter in (self.cache_hits, self.cache_misses, self.pairs_truncated):
+                counter.labels(task=task.value)
         self.extra_registries: list[Collector] = []
 
     def set_models(self, entries: Iterable[tuple[str, str, str]]) -> None:

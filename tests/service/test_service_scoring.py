@@ -178,3 +178,14 @@ def test_cache_hits_and_misses_are_counted(qc_checkpoint) -> None:
     ]
     assert metric_value(metrics, "relevance_cache_misses_total", {"task": "qc"}) == 2
     assert metric_value(metrics, "relevance_cache_hits_total", {"task": "qc"}) == 3
+
+
+def test_per_task_counters_exist_at_zero_before_any_request() -> None:
+    """rate() over a counter needs a sample before the first increment; a load that starts and ends
+    between two scrapes would otherwise leave the cache-hit-rate panel empty."""
+    from service.metrics import Metrics
+
+    text = Metrics().render().decode()
+    for name in ("cache_hits", "cache_misses", "pairs_truncated"):
+        for task in ("qc", "qi"):
+            assert f'relevance_{name}_total{{task="{task}"}} 0.0' in text
