@@ -96,20 +96,41 @@ def table_matrix(results: dict) -> str:
     return "\n".join(lines)
 
 
-def table_half_rate(results: dict) -> str:
+def md1_tail_ratio(load: float, *, n: int = 200_000, seed: int = 0) -> float:
+    """p99 / p50 of the response time of an ideal single server (M/D/1) at this offered load.
+
+    Poisson arrivals, every request the same work, first come first served, no overhead: the least tail a
+    server whose cost grows linearly with the work can show — batching on a CPU is nearly linear (a batch
+    of 13 pairs costs 1.9 ms a pair, of 64 pairs 1.7 ms), so a CPU service cannot beat this by batching.
+    """
+    import random
+
+    rng = random.Random(seed)
+    arrival = free = 0.0
+    response = []
+    for _ in range(n):  # Lindley's recursion, service time 1
+        arrival += rng.expovariate(load)
+        free = max(arrival, free) + 1.0
+        response.append(free - arrival)
+    response.sort()
+    return response[int(0.99 * n)] / response[n // 2]
+
+
+def table_open_loop(results: dict) -> str:
+    rows = [(name, c) for name in systems(results) for c in cells(results["systems"][name], "open_loop")]
+    ideal = {load: md1_tail_ratio(load) for load in sorted({c["load"] for _, c in rows})}
     lines = [
-        "| system | K | offered req/s | p50 ms | p95 ms | p99 ms | p99 / p50 | target ≤ 3 |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| system | K | load | offered req/s | requests | p50 ms | p95 ms | p99 ms | p99 / p50 "
+        "| ideal server (M/D/1) p99 / p50 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in systems(results):
-        for c in cells(results["systems"][name], "half_rate"):
-            ratio = (c["p99_ms"] / c["p50_ms"]) if c["p50_ms"] else None
-            ok = "✅" if ratio is not None and ratio <= 3 else "❌"
-            lines.append(
-                f"| {SHORT[name]} | {c['k']} | {c['rate_rps']:.2f} | {fmt(c['p50_ms'])} | "
-                f"{fmt(c['p95_ms'])} | "
-                f"{fmt(c['p99_ms'])} | {fmt(ratio, 2)} | {ok} |"
-            )
+    for name, c in sorted(rows, key=lambda r: (r[1]["load"], ORDER.index(r[0]))):
+        ratio = (c["p99_ms"] / c["p50_ms"]) if c["p50_ms"] else None
+        lines.append(
+            f"| {SHORT[name]} | {c['k']} | {c['load']:.2f} | {c['rate_rps']:.2f} | {c['requests']:,} | "
+            f"{fmt(c['p50_ms'])} | {fmt(c['p95_ms'])} | {fmt(c['p99_ms'])} | {fmt(ratio, 2)} | "
+            f"{ideal[c['load']]:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -212,11 +233,12 @@ def targets(results: dict) -> str:
                 f"{'✅' if r >= 2 else '❌'} |"
             )
     for name in ("torch", "vllm"):
-        for c in cells(s.get(name, {}), "half_rate"):
+        for c in [c for c in cells(s.get(name, {}), "open_loop") if c["load"] == 0.5]:
             r = c["p99_ms"] / c["p50_ms"] if c["p50_ms"] else None
             lines.append(
                 f"| {SHORT[name]}: p99 ≤ 3x p50 at half the saturated rate (K={c['k']}) | "
-                f"p50 {fmt(c['p50_ms'])} ms, p99 {fmt(c['p99_ms'])} ms ({fmt(r, 2)}x) | "
+                f"p50 {fmt(c['p50_ms'])} ms, p99 {fmt(c['p99_ms'])} ms ({fmt(r, 2)}x; an ideal server: "
+                f"{md1_tail_ratio(0.5):.2f}x) | "
                 f"{'✅' if r is not None and r <= 3 else '❌'} |"
             )
     return "\n".join(lines)
@@ -344,9 +366,13 @@ def markdown(results: dict, images: list[str]) -> str:
     if images:
         parts += [f"![{name}](img/{name})" for name in images] + [""]
     parts += [
-        "### Tail latency at half the saturated rate (open loop, Poisson arrivals)",
+        "### Tail latency below saturation (open loop, Poisson arrivals)",
         "",
-        table_half_rate(results),
+        "Each system at a quarter and at half of its own saturated rate (K=16). The last column is what an "
+        "ideal server would show at that load: one queue, every request the same work, no overhead "
+        "(`bench.report.md1_tail_ratio`).",
+        "",
+        table_open_loop(results),
         "",
         "### Repeat-heavy traffic (Zipf)",
         "",

@@ -8,7 +8,7 @@
 One run, one machine, the same checkpoint and the same requests for every system (see `bench.traffic`).
 Systems run one at a time, each its own fresh server process; the load generator shares the machine.
 Per system: a correctness probe (largest |score - ceiling score| over 256 pairs), a closed-loop matrix
-(K x concurrency -> pairs/s, p50/p95/p99), an open-loop run at half the saturated rate (tail latency
+(K x concurrency -> pairs/s, p50/p95/p99), open-loop runs at a quarter and half of its saturated rate (tail latency
 when not overloaded), the Zipf trace, and the growth runs (K up to 256, longer category text).
 Results go to `docs/results/serving.json` (raw, per cell) as each system finishes.
 """
@@ -56,6 +56,13 @@ def csv_ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def csv_floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.serving",
@@ -83,10 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per cell")
     parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per server")
     parser.add_argument(
-        "--half-rate-k",
+        "--open-loop-k",
         type=int,
         default=16,
-        help="K of the open-loop run at half the saturated rate (0 skips it)",
+        help="K of the open-loop (Poisson arrival) runs below saturation (0 skips them)",
+    )
+    parser.add_argument(
+        "--open-loop-loads",
+        type=csv_floats,
+        default=[0.25, 0.5],
+        help="offered load of each open-loop run, as a fraction of the system's saturated rate",
+    )
+    parser.add_argument(
+        "--open-loop-seconds",
+        type=float,
+        default=60.0,
+        help="seconds per open-loop run (a p99 needs many hundred requests to be stable)",
     )
     parser.add_argument(
         "--zipf", action=argparse.BooleanOptionalAction, default=True, help="run the Zipf trace"
@@ -387,7 +406,7 @@ class Bench:
                     )
                     if name in self.profile and k == 16 and c == max(self.concurrencies(k)):
                         record["profile"] = self.py_spy(server, system, name)
-            self.half_rate(server, system, record)
+            self.open_loop(server, system, record)
             if self.args.zipf:
                 self.zipf_cell(server, system, record)
             if name in self.growth_systems:
@@ -419,28 +438,30 @@ class Bench:
         fits = [c for c in self.args.concurrency if k * c <= self.args.max_inflight_pairs]
         return fits or [min(self.args.concurrency)]
 
-    def half_rate(self, server, system, record: dict) -> None:
-        k = self.args.half_rate_k
+    def open_loop(self, server, system, record: dict) -> None:
+        """Poisson arrivals at fractions of the system's own saturated rate: latency when not overloaded."""
+        k = self.args.open_loop_k
         sat = [c["pairs_per_s"] for c in record["cells"] if c["kind"] == "matrix" and c["k"] == k]
         if not k or not sat:
             return
-        rate = 0.5 * max(sat) / k
-        stats = asyncio.run(
-            loadgen.open_loop(
-                self.target(server, system, self.uniform[k]),
-                rate_rps=rate,
-                seconds=max(self.args.seconds, 10.0),
-                start=3000,
+        for load in self.args.open_loop_loads:
+            rate = load * max(sat) / k
+            stats = asyncio.run(
+                loadgen.open_loop(
+                    self.target(server, system, self.uniform[k]),
+                    rate_rps=rate,
+                    seconds=self.args.open_loop_seconds,
+                    start=3000,
+                )
             )
-        )
-        row = {"kind": "half_rate", "k": k, **stats.to_dict()}
-        record["cells"].append(row)
-        print(
-            f"   half-rate  K={k:<4} {rate:6.2f} req/s  "
-            f"p50 {row['p50_ms'] or 0:7.1f}  p99 {row['p99_ms'] or 0:7.1f} ms"
-            f"  (p99/p50 {((row['p99_ms'] or 0) / (row['p50_ms'] or 1)):.2f})",
-            flush=True,
-        )
+            row = {"kind": "open_loop", "k": k, "load": load, **stats.to_dict()}
+            record["cells"].append(row)
+            print(
+                f"   open-loop  K={k:<4} load {load:.2f} {rate:6.2f} req/s  "
+                f"p50 {row['p50_ms'] or 0:7.1f}  p99 {row['p99_ms'] or 0:7.1f} ms"
+                f"  (p99/p50 {((row['p99_ms'] or 0) / (row['p50_ms'] or 1)):.2f})",
+                flush=True,
+            )
 
     def zipf_cell(self, server, system, record: dict) -> None:
         """Two windows of the trace: from its start (a cold cache), then continuing where that stopped."""

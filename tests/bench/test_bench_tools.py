@@ -172,7 +172,7 @@ def test_report_renders_targets_tables_and_plots(tmp_path: Path):
                 "cells": [
                     cell("matrix", 16, 1, 50.0),
                     cell("matrix", 16, 8, 78.0),
-                    cell("half_rate", 16, None, 39.0, rate_rps=2.4, p50=150, p99=300),
+                    cell("open_loop", 16, None, 39.0, load=0.5, rate_rps=2.4, requests=144, p50=150, p99=300),
                     cell("zipf", 16, 16, 90.0, start=0, sent=50, window_repeat_rate=0.2),
                 ],
             },
@@ -189,7 +189,8 @@ def test_report_renders_targets_tables_and_plots(tmp_path: Path):
     assert "| torch backend ≥ 0.95x infinity (uncached) | K=16: 0.97x | ✅ |" in text
     assert "2.12x | ✅" in text  # 170 / 80 on the Zipf trace
     assert "78.0 (0.97x) @c=8" in text  # saturation = best client count, ratio to the ceiling
-    assert "| service / torch | 16 | 2.40 | 150.0 | 300.0 | 300.0 | 2.00 | ✅ |" in text
+    assert "| service / torch | 16 | 0.50 | 2.40 | 144 | 150.0 | 300.0 | 300.0 | 2.00 | 4.28 |" in text
+    assert "(2.00x; an ideal server: 4.28x) | ✅ |" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "bench_growth.png",
         "bench_latency_k16.png",
@@ -248,3 +249,10 @@ def test_bases_table_has_a_row_per_base_and_baseline_and_updates_the_doc(tmp_pat
     assert "fold(s) [0] of 5" in text and "400 pairs of `qc.csv`" in text
     doc.write_text("no markers\n")
     assert bases_compare.main(["--report-only", "--out", str(out), "--update", str(doc)]) == 2
+
+
+@pytest.mark.parametrize(("load", "low", "high"), [(0.25, 2.4, 2.9), (0.5, 4.0, 4.6)])
+def test_ideal_server_tail_ratio_matches_queueing_theory(load, low, high):
+    # M/D/1 response time: median ≈ 1 service time (half the requests find the server idle at load 0.5);
+    # the 99th percentile grows with load — the floor a linear-cost server's p99/p50 cannot go under.
+    assert low < report.md1_tail_ratio(load) < high
