@@ -8,8 +8,8 @@
 One run, one machine, the same checkpoint and the same requests for every system (see `bench.traffic`).
 Systems run one at a time, each its own fresh server process; the load generator shares the machine.
 Per system: a correctness probe (largest |score - ceiling score| over 256 pairs), a closed-loop matrix
-(K x concurrency -> pairs/s, p50/p95/p99), open-loop runs at a quarter and half of its saturated rate (tail latency
-when not overloaded), the Zipf trace, and the growth runs (K up to 256, longer category text).
+(K x concurrency -> pairs/s, p50/p95/p99), open-loop runs at a quarter and half of its saturated rate
+(tail latency when not overloaded), the Zipf trace, and the growth runs (K up to 256, longer category text).
 Results go to `docs/results/serving.json` (raw, per cell) as each system finishes.
 """
 
