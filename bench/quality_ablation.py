@@ -1,14 +1,16 @@
-"""Small, honest ablations of the QC fine-tuning recipe on a subsample of the shared data.
+"""Ablations of the QC fine-tuning recipe on the shared data: one change at a time, same folds, same rows.
 
-    .venv/bin/python -m bench.quality_ablation                          # all variants, 3000 rows, 3 folds
-    .venv/bin/python -m bench.quality_ablation --variants lora,full --rows 2000 --folds 3
+    .venv/bin/python -m bench.quality_ablation                       # every variant, fold 0 of 5, all rows
+    .venv/bin/python -m bench.quality_ablation --variants base,lora --only-folds 0,1
+    .venv/bin/python -m bench.quality_ablation --variants cross_task --qi-data qi_train.csv
 
-Each variant runs the pipeline's own pieces: `training.splits.make_folds` (category-aware group CV) on the
-subsample, `training.finetune.finetune` per fold (HF Trainer + peft), out-of-fold scores, threshold tuned
-on them and metrics from `training.evaluate` — the full pipeline at a size 2 shared CPU cores finish in
-minutes. The TF-IDF + LR baseline is run on the same subsample and folds. Every variant changes one
-thing from `base` (the `training/configs/shared_qc_cpu.yaml` recipe, 1 epoch). Results JSON is
-rewritten after every variant, so an interrupted run keeps what finished.
+The protocol is the pipeline's and the bases comparison's (docs/bases.md): `training.splits.make_folds`
+(5 category-aware group folds, seed 42) on all rows; the listed folds are held out in turn, each trained
+with `training.finetune.finetune` (HF Trainer + peft) on every other row and scored once per epoch; one
+threshold tuned on the held-out scores; F1 / ROC-AUC per language from `training.evaluate`. TF-IDF + LR
+is run on the same folds. `epochs3` is scored after each epoch: with a constant learning rate, its
+epoch n is exactly an n-epoch run. The results JSON is rewritten after every variant, so an interrupted
+run keeps what finished and a rerun skips it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
+import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +36,8 @@ from bench.tfidf_baseline import DEFAULT_DATA, features  # noqa: E402
 BASE = {
     "base_model": "minilm",
     "max_length": 64,
-    "lora": {"r": 16, "alpha": 32, "dropout": 0.01, "target_modules": "all-linear"},
-    "learning_rate": 5e-4,
+    "full_finetune": True,
+    "learning_rate": 1e-4,
     "lr_scheduler": "constant",
     "epochs": 1,
     "batch_size": 32,
@@ -43,15 +46,27 @@ BASE = {
     "save_total_limit": 1,
     "seed": 42,
 }
+LORA = {"r": 16, "alpha": 32, "dropout": 0.01, "target_modules": "all-linear"}
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "base": ("LoRA r16, lr 5e-4 constant, 1 epoch, max_length 64 (shared_qc_cpu recipe)", {}),
-    "full": (
-        "full fine-tune, lr 5e-5 linear + 6% warm-up",
-        {"full_finetune": True, "learning_rate": 5e-5, "lr_scheduler": "linear", "warmup_ratio": 0.06},
+    "base": ("MiniLM, full fine-tune, lr 1e-4 constant, 1 epoch, max_length 64 (bases.md's recipe)", {}),
+    "lora": (
+        "LoRA r16 / α32 on every linear layer, lr 5e-4 (shared_qc_cpu's recipe)",
+        {"full_finetune": False, "lora": LORA, "learning_rate": 5e-4},
     ),
-    "epochs2": ("LoRA, 2 epochs", {"epochs": 2}),
-    "maxlen32": ("LoRA, max_length 32 (long category paths cut from the left)", {"max_length": 32}),
-    "paper_lr": ("LoRA, lr 1e-5 (the paper's 12B learning rate)", {"learning_rate": 1e-5}),
+    "epochs3": ("3 epochs, scored after each", {"epochs": 3}),
+    "maxlen32": ("max_length 32 (long category paths cut from the left)", {"max_length": 32}),
+    "cross_task": ("fine-tuned on QI first (`--qi-data`), then on QC: the paper's cross-task step", {}),
+    "gemma_lora": (
+        "gemma-3-270m, LoRA r16 / α32, lr 1e-4, batch 16 (bases.md's best base, all training rows)",
+        {
+            "base_model": "gemma-3-270m",
+            "full_finetune": False,
+            "lora": LORA,
+            "batch_size": 16,
+            "eval_batch_size": 64,
+            "save_dtype": "bfloat16",
+        },
+    ),
 }
 
 
@@ -62,12 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled QC file")
-    parser.add_argument("--rows", type=int, default=3000, help="random subsample size (0 = all rows)")
-    parser.add_argument("--folds", type=int, default=3, help="group CV folds on the subsample")
-    parser.add_argument("--seed", type=int, default=42, help="subsample and fold seed")
+    parser.add_argument("--qi-data", type=Path, help="labelled QI file for the cross_task variant")
+    parser.add_argument("--folds", type=int, default=5, help="group CV folds")
+    parser.add_argument(
+        "--only-folds", default="0", help="comma-separated folds held out in turn ('' = every fold)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="fold seed")
     parser.add_argument(
         "--variants", default=",".join(VARIANTS), help=f"comma-separated from {','.join(VARIANTS)}"
     )
+    parser.add_argument("--base-model", help="replace MiniLM as the base of every variant but gemma_lora")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "quality_ablation.json")
     return parser
@@ -89,6 +108,87 @@ def evaluate(labels, scores, languages) -> dict:
     }
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _pretrain_on_qi(qi_data: Path, fields: dict, work: Path) -> Path:
+    """Fine-tune on every QI row, merge: the QC folds start from this model (as `pretrain_data:` does)."""
+    from models import Task
+    from training.data import load_examples
+    from training.finetune import TrainConfig, finetune
+    from training.merge import export_merged
+
+    rows, report = load_examples(qi_data, task=Task.QI)
+    print(f"cross_task: {report.summary()}", flush=True)
+    config = TrainConfig.model_validate({**fields, "tasks": ["qi"], "epochs": 1})
+    result = finetune(train=rows, eval=None, config=config, output_dir=work / "qi")
+    export_merged(model_dir=result.model_dir, dest=work / "qi-merged")
+    return work / "qi-merged"
+
+
+def run_variant(
+    name: str,
+    *,
+    fields: dict,
+    examples: list,
+    folds: np.ndarray,
+    held_out: list[int],
+    qi_data: Path | None,
+    score: Callable[[np.ndarray], dict],
+) -> dict:
+    """Train the held-out folds with `fields`; metrics on their rows, per epoch when there are several."""
+    from training.finetune import TrainConfig, finetune
+
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    epochs = math.ceil(fields["epochs"])
+    by_epoch = [np.full(len(examples), np.nan) for _ in range(epochs)]
+    with tempfile.TemporaryDirectory(prefix=f"ablation-{name}-") as tmp:
+        init_from = _pretrain_on_qi(qi_data, fields, Path(tmp)) if name == "cross_task" else None
+        for k in held_out:
+            train = [e for e, f in zip(examples, folds, strict=True) if f != k]
+            held = [e for e, f in zip(examples, folds, strict=True) if f == k]
+            steps_per_epoch = math.ceil(len(train) / fields["batch_size"])
+            config = TrainConfig.model_validate({**fields, "tasks": ["qc"], "eval_steps": steps_per_epoch})
+            result = finetune(
+                train=train, eval=held, config=config, output_dir=Path(tmp) / f"fold{k}", init_from=init_from
+            )
+            steps = sorted(result.eval_scores_by_step)
+            if len(steps) != epochs:
+                raise RuntimeError(f"{name}: expected {epochs} evaluations, got steps {steps}")
+            for epoch, step in enumerate(steps):
+                by_epoch[epoch][folds == k] = result.eval_scores_by_step[step]
+    res = score(by_epoch[-1])
+    if epochs > 1:
+        res["by_epoch"] = [score(scores) for scores in by_epoch]
+    res.update(
+        {
+            "fields": fields,
+            "seconds": round(time.perf_counter() - started),
+            "cpu_seconds": round(_cpu_seconds() - cpu),
+        }
+    )
+    return res
+
+
+def tfidf(examples: list, folds: np.ndarray, held_out: list[int], score: Callable) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.asarray([e.label for e in examples])
+    queries = np.asarray([e.query for e in examples], dtype=object)
+    cats = np.asarray([e.target for e in examples], dtype=object)
+    oof = np.full(len(examples), np.nan)
+    for k in held_out:
+        test = folds == k
+        x_tr, x_te = features(
+            queries[~test], cats[~test], queries[test], cats[test], ngram=(1, 4), max_features=200_000
+        )
+        clf = LogisticRegression(C=4.0, max_iter=2000, solver="liblinear").fit(x_tr, labels[~test])
+        oof[test] = clf.predict_proba(x_te)[:, 1]
+    return score(oof)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -96,37 +196,50 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown variants {unknown}; choose from {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
-    if not args.data.is_file():
-        print(f"error: data file {args.data} not found (pass --data)", file=sys.stderr)
+    for label, path in (("data", args.data), ("QI data", args.qi_data)):
+        if path is not None and not path.is_file():
+            print(f"error: {label} file {path} not found", file=sys.stderr)
+            return 2
+    try:
+        held_out = sorted({int(x) for x in args.only_folds.split(",") if x.strip()})
+    except ValueError:
+        print(f"error: --only-folds expects fold numbers, got {args.only_folds!r}", file=sys.stderr)
+        return 2
+    held_out = held_out or list(range(args.folds))
+    if not all(0 <= k < args.folds for k in held_out):
+        print(f"error: --only-folds {held_out} must lie in 0..{args.folds - 1}", file=sys.stderr)
         return 2
     import torch
-    from sklearn.linear_model import LogisticRegression
 
     from models import Task
     from training.data import load_examples
-    from training.finetune import TrainConfig, finetune
     from training.splits import make_folds
 
     if args.threads:
         torch.set_num_threads(args.threads)
     examples, _ = load_examples(args.data, task=Task.QC)
-    if args.rows and args.rows < len(examples):
-        examples = random.Random(args.seed).sample(examples, args.rows)
     folds = np.asarray(make_folds(examples, n_folds=args.folds, seed=args.seed))
+    mask = np.isin(folds, held_out)
     labels = np.asarray([e.label for e in examples])
     languages = [e.language for e in examples]
+
+    held_languages = [lang for lang, held in zip(languages, mask, strict=True) if held]
+
+    def score(scores: np.ndarray) -> dict:
+        return evaluate(labels[mask], scores[mask], held_languages)
+
+    setup = {"data": str(args.data), "rows": len(examples), "folds": args.folds, "seed": args.seed}
     out: dict = {
-        "data": str(args.data),
-        "rows": len(examples),
-        "folds": args.folds,
-        "seed": args.seed,
-        "base": BASE,
-        "positive_rate": float(labels.mean()),
+        **setup,
+        "held_out_folds": held_out,
+        "held_out_rows": int(mask.sum()),
+        "positive_rate": float(labels[mask].mean()),
+        "torch_threads": torch.get_num_threads(),
         "variants": {},
     }
     if args.out.is_file():  # keep variants finished by an earlier (interrupted) run of the same setup
         old = json.loads(args.out.read_text())
-        if (old.get("rows"), old.get("folds"), old.get("seed")) == (len(examples), args.folds, args.seed):
+        if {k: old.get(k) for k in setup} == setup and old.get("held_out_folds") == held_out:
             out["variants"] = old.get("variants", {})
 
     def save() -> None:
@@ -135,42 +248,28 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
         tmp.replace(args.out)
 
-    # TF-IDF baseline on the same rows and folds
-    queries = np.asarray([e.query for e in examples], dtype=object)
-    cats = np.asarray([e.target for e in examples], dtype=object)
-    oof = np.empty(len(examples))
-    for k in range(args.folds):
-        test = folds == k
-        x_tr, x_te = features(
-            queries[~test], cats[~test], queries[test], cats[test], ngram=(1, 4), max_features=200_000
-        )
-        clf = LogisticRegression(C=4.0, max_iter=2000, solver="liblinear").fit(x_tr, labels[~test])
-        oof[test] = clf.predict_proba(x_te)[:, 1]
-    out["tfidf"] = evaluate(labels, oof, languages)
+    out["tfidf"] = tfidf(examples, folds, held_out, score)
     print(f"tfidf+LR      F1 {out['tfidf']['f1']:.4f}  AUC {out['tfidf']['roc_auc']:.4f}", flush=True)
     save()
-
     for name in names:
+        summary, overrides = VARIANTS[name]
         if name in out["variants"]:
             print(f"{name:<12} (done earlier) F1 {out['variants'][name]['f1']:.4f}", flush=True)
             continue
-        summary, overrides = VARIANTS[name]
-        fields = {**BASE, **overrides}
-        started = time.perf_counter()
-        oof = np.full(len(examples), np.nan)
-        for k in range(args.folds):
-            train = [e for e, f in zip(examples, folds, strict=True) if f != k]
-            held = [e for e, f in zip(examples, folds, strict=True) if f == k]
-            steps_per_epoch = math.ceil(len(train) / fields["batch_size"])
-            config = TrainConfig.model_validate({**fields, "tasks": ["qc"], "eval_steps": steps_per_epoch})
-            with tempfile.TemporaryDirectory(prefix=f"ablation-{name}-") as tmp:
-                result = finetune(train=train, eval=held, config=config, output_dir=Path(tmp))
-            oof[folds == k] = result.eval_scores
-        res = evaluate(labels, oof, languages)
-        res.update(
-            {"summary": summary, "overrides": overrides, "seconds": round(time.perf_counter() - started)}
+        if name == "cross_task" and args.qi_data is None:
+            print("cross_task   skipped: it needs labelled QI data (--qi-data)", flush=True)
+            continue
+        fields = {**BASE, **({"base_model": args.base_model} if args.base_model else {}), **overrides}
+        res = run_variant(
+            name,
+            fields=fields,
+            examples=examples,
+            folds=folds,
+            held_out=held_out,
+            qi_data=args.qi_data,
+            score=score,
         )
-        out["variants"][name] = res
+        out["variants"][name] = {"summary": summary, **res}
         save()
         print(
             f"{name:<12} F1 {res['f1']:.4f}  AUC {res['roc_auc']:.4f}  ({res['seconds']}s)  {summary}",

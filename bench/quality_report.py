@@ -36,41 +36,79 @@ def tfidf_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def ablation_table(result: dict) -> str:
-    lines = [
-        f"{result['rows']:,} rows, {result['folds']} folds, positive rate {result['positive_rate']:.3f}.",
-        "",
-        "| variant | what changes | F1 (OOF threshold) | F1 @ 0.5 | ROC-AUC | all-positive F1 "
-        "| CPU-shared wall time |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    t = result.get("tfidf")
-    if t:
-        lines.append(
-            f"| tfidf | char TF-IDF + LR (reference) | {t['f1']:.4f} | {t['f1_at_0_5']:.4f} | "
-            f"{t['roc_auc']:.4f} | "
-            f"{t['baseline_all_positive_f1']:.4f} | – |"
-        )
+def ablation_rows(result: dict) -> list[tuple[str, str, dict]]:
+    """(name, what changes, metrics) for TF-IDF and every variant, a multi-epoch variant once per epoch."""
+    rows = [("tfidf", "char TF-IDF + LR (reference)", result["tfidf"])] if result.get("tfidf") else []
     for name, v in result.get("variants", {}).items():
+        epochs = v.get("by_epoch") or [v]
+        for i, m in enumerate(epochs, start=1):
+            label = f"{name} @ epoch {i}" if len(epochs) > 1 else name
+            cost = {"seconds": v.get("seconds"), "cpu": v.get("cpu_seconds")}
+            rows.append((label, v["summary"], {**m, **cost}))
+    return rows
+
+
+def ablation_table(result: dict) -> str:
+    def minutes(x: float | None) -> str:
+        return "–" if x is None else f"{x / 60:.1f} min"
+
+    lines = [
+        f"{result['rows']:,} rows, {result['folds']} group folds (seed {result['seed']}); held out: fold(s) "
+        f"{', '.join(map(str, result['held_out_folds']))} ({result['held_out_rows']:,} pairs, positive rate "
+        f"{result['positive_rate']:.3f}); {result.get('torch_threads', '?')} torch threads.",
+        "",
+        "| variant | what changes | F1 (tuned threshold) | F1 @ 0.5 | ROC-AUC | all-positive F1 "
+        "| wall | CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, summary, m in ablation_rows(result):
         lines.append(
-            f"| {name} | {v['summary']} | {v['f1']:.4f} | {v['f1_at_0_5']:.4f} | {v['roc_auc']:.4f} | "
-            f"{v['baseline_all_positive_f1']:.4f} | {v['seconds'] / 60:.0f} min |"
+            f"| {label} | {summary} | {m['f1']:.4f} | {m['f1_at_0_5']:.4f} | {m['roc_auc']:.4f} | "
+            f"{m['baseline_all_positive_f1']:.4f} | {minutes(m.get('seconds'))} | {minutes(m.get('cpu'))} |"
         )
-    langs = sorted({lang for v in result.get("variants", {}).values() for lang in v["by_language"]})
-    if langs and result.get("variants"):
-        lines += ["", "Per language (F1 at each variant's OOF threshold / ROC-AUC):", ""]
+    rows = ablation_rows(result)
+    langs = sorted({lang for _, _, m in rows for lang in m["by_language"]})
+    if langs:
+        lines += ["", "Per language (F1 at the tuned threshold / ROC-AUC):", ""]
         lines.append("| variant | " + " | ".join(langs) + " |")
         lines.append("|---|" + "---:|" * len(langs))
-        for name, v in [("tfidf", t), *list(result["variants"].items())]:
-            if not v:
-                continue
+        for label, _, m in rows:
             cells = [
-                f"{v['by_language'].get(lang, float('nan')):.3f} / "
-                f"{v['roc_auc_by_language'].get(lang) or float('nan'):.2f}"
+                f"{m['by_language'].get(lang, float('nan')):.3f} / "
+                f"{m['roc_auc_by_language'].get(lang) or float('nan'):.2f}"
                 for lang in langs
             ]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def ablation_plot(result: dict, path: Path) -> Path:
+    """Grouped bars: ROC-AUC per language for TF-IDF and each variant's final model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [("tfidf", result["tfidf"])] if result.get("tfidf") else []
+    rows += [(name, v) for name, v in result.get("variants", {}).items()]
+    langs = sorted({lang for _, m in rows for lang in m["roc_auc_by_language"]})
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / max(1, len(rows))
+    for i, (name, m) in enumerate(rows):
+        xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(langs) + 1)]
+        vals = [m["roc_auc_by_language"].get(lang) or 0.0 for lang in langs] + [m["roc_auc"]]
+        ax.bar(xs, vals, width, label=name)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(langs) + 1), [*langs, "all"])
+    ax.set_ylim(0.3, 0.85)
+    ax.set_ylabel("ROC-AUC on held-out folds")
+    ax.set_title("QC ablations: ROC-AUC per language (0.5 = chance)")
+    ax.legend(fontsize=7, ncol=4, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,12 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tfidf", type=Path, default=RESULTS / "tfidf_baseline.json")
     parser.add_argument("--ablation", type=Path, default=RESULTS / "quality_ablation.json")
     parser.add_argument("--update", type=Path, help="markdown file whose generated sections are rewritten")
+    parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img", help="where plots go")
     args = parser.parse_args(argv)
     sections = {}
     if args.tfidf.is_file():
         sections["tfidf"] = tfidf_table(json.loads(args.tfidf.read_text()))
     if args.ablation.is_file():
-        sections["ablation"] = ablation_table(json.loads(args.ablation.read_text()))
+        ablation = json.loads(args.ablation.read_text())
+        sections["ablation"] = ablation_table(ablation)
+        print(f"wrote {ablation_plot(ablation, args.img_dir / 'quality_ablation_auc.png')}")
     if not sections:
         print(
             "error: no results JSON found; run bench/tfidf_baseline.py or bench.quality_ablation",

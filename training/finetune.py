@@ -129,6 +129,8 @@ class FinetuneResult:
     history: list[tuple[int, float]] = field(default_factory=list)  # (step, eval F1)
     loss_history: list[tuple[int, float]] = field(default_factory=list)  # (step, training loss)
     eval_scores: np.ndarray | None = None  # relevance probabilities, in `eval` order
+    # every evaluation's scores by step (ablations read a learning curve from one run)
+    eval_scores_by_step: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -527,6 +529,7 @@ def finetune(
         history=history,
         loss_history=losses,
         eval_scores=scores,
+        eval_scores_by_step=dict(metrics.scores_by_step) if metrics is not None else {},
     )
 
 
