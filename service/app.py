@@ -34,7 +34,7 @@ def build_services(settings: Settings, factory: BackendFactory) -> Services:
     batcher = MicroBatcher(
         max_batch_pairs=settings.batch_max_pairs,
         max_batch_tokens=settings.batch_max_tokens,
-        max_wait_s=settings.batch_max_wait_ms / 1000,
+        max_wait_s=settings.batch_wait_s,
         max_queue_pairs=settings.max_queue_pairs,
         concurrency=settings.batches_in_flight,
         retry_after_s=settings.retry_after_s,

@@ -310,4 +310,10 @@ def test_batches_in_flight_default_follows_the_backend_and_flags_override_it() -
     args = build_parser().parse_args(["--backend", "vllm", "--batch-concurrency", "3"])
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     assert Settings(_env_file=None, **overrides).batches_in_flight == 3
+    # torch: no fill wait (a CPU's cost is linear in pairs); vLLM: 1 ms; a flag overrides either
+    assert Settings(_env_file=None).batch_wait_s == 0.0
+    assert Settings(_env_file=None, backend="vllm").batch_wait_s == 0.001
+    args = build_parser().parse_args(["--batch-max-wait-ms", "7.5"])
+    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    assert Settings(_env_file=None, **overrides).batch_wait_s == 0.0075
     assert Settings(_env_file=None, torch_compile="false").torch_compile is False
