@@ -167,7 +167,9 @@ def main() -> int:
     parser.add_argument(
         "--batch-max-pairs", type=int, default=64, help="service batch size = ceiling batch size"
     )
-    parser.add_argument("--batch-max-wait-ms", type=float, default=5.0, help="service batch max wait")
+    parser.add_argument(
+        "--batch-max-wait-ms", type=float, default=0.0, help="service batch fill wait (the torch default: 0)"
+    )
     parser.add_argument(
         "--batch-concurrency", type=int, default=1, help="service batches in flight (the torch default: 1)"
     )
