@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.tfidf_baseline import DEFAULT_DATA, features  # noqa: E402
+from bench.tfidf_baseline import DEFAULT_DATA, fold_scores  # noqa: E402
 
 BASE = {
     "base_model": "minilm",
@@ -172,23 +172,6 @@ def run_variant(
     return res
 
 
-def tfidf(examples: list, folds: np.ndarray, held_out: list[int], score: Callable) -> dict:
-    from sklearn.linear_model import LogisticRegression
-
-    labels = np.asarray([e.label for e in examples])
-    queries = np.asarray([e.query for e in examples], dtype=object)
-    cats = np.asarray([e.target for e in examples], dtype=object)
-    oof = np.full(len(examples), np.nan)
-    for k in held_out:
-        test = folds == k
-        x_tr, x_te = features(
-            queries[~test], cats[~test], queries[test], cats[test], ngram=(1, 4), max_features=200_000
-        )
-        clf = LogisticRegression(C=4.0, max_iter=2000, solver="liblinear").fit(x_tr, labels[~test])
-        oof[test] = clf.predict_proba(x_te)[:, 1]
-    return score(oof)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -212,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from models import Task
-    from training.data import load_examples
+    from training.data import atomic_write_text, load_examples
     from training.splits import make_folds
 
     if args.threads:
@@ -244,11 +227,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def save() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(args.out)
+        atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
 
-    out["tfidf"] = tfidf(examples, folds, held_out, score)
+    out["tfidf"] = score(fold_scores(examples, folds, held_out))
     print(f"tfidf+LR      F1 {out['tfidf']['f1']:.4f}  AUC {out['tfidf']['roc_auc']:.4f}", flush=True)
     save()
     for name in names:

@@ -49,18 +49,19 @@ VLLM_SERVICE_FLAGS = (
 )
 
 
-def csv_ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+def csv_of(cast: type[int] | type[float]):
+    """An argparse type: comma-separated values of `cast`."""
+
+    def parse(text: str) -> list:
+        try:
+            return [cast(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+    return parse
 
 
-def csv_floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+csv_ints, csv_floats = csv_of(int), csv_of(float)
 
 
 def build_parser() -> argparse.ArgumentParser:

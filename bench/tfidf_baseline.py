@@ -81,11 +81,36 @@ def features(train_q, train_c, test_q, test_c, *, ngram: tuple[int, int], max_fe
     return design(train_q, train_c), design(test_q, test_c)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def fold_scores(
+    examples: list,
+    folds: np.ndarray,
+    scored_folds: list[int],
+    *,
+    ngram: tuple[int, int] = (1, 4),
+    max_features: int = 200_000,
+    C: float = 4.0,
+    progress: bool = False,
+) -> np.ndarray:
+    """Out-of-fold relevance scores: each scored fold by a model fitted on the other folds (NaN elsewhere)."""
     from sklearn.linear_model import LogisticRegression
     from tqdm.auto import tqdm
 
+    queries = np.asarray([e.query for e in examples], dtype=object)
+    cats = np.asarray([e.target for e in examples], dtype=object)
+    labels = np.asarray([e.label for e in examples], dtype=int)
+    oof = np.full(len(examples), np.nan)
+    for fold in tqdm(scored_folds, desc="folds", disable=not progress):
+        test = folds == fold
+        x_train, x_test = features(
+            queries[~test], cats[~test], queries[test], cats[test], ngram=ngram, max_features=max_features
+        )
+        clf = LogisticRegression(C=C, max_iter=2000, solver="liblinear").fit(x_train, labels[~test])
+        oof[test] = clf.predict_proba(x_test)[:, 1]
+    return oof
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from models import Task
     from training.data import load_examples
     from training.evaluate import compute_metrics, tune_threshold
@@ -96,8 +121,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     examples, _ = load_examples(args.data, task=Task.QC)
     folds = np.asarray(make_folds(examples, n_folds=args.folds, seed=args.seed))
-    queries = np.asarray([e.query for e in examples], dtype=object)
-    cats = np.asarray([e.target for e in examples], dtype=object)
     labels = np.asarray([e.label for e in examples], dtype=int)
     languages = [e.language for e in examples]
 
@@ -105,21 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 0 <= k < args.folds for k in scored_folds):
         print(f"error: --only-folds {scored_folds} must be in 0..{args.folds - 1}", file=sys.stderr)
         return 2
-    oof = np.full(len(examples), np.nan)
     started = time.perf_counter()
-    for fold in tqdm(scored_folds, desc="folds"):
-        test = folds == fold
-        x_train, x_test = features(
-            queries[~test],
-            cats[~test],
-            queries[test],
-            cats[test],
-            ngram=(args.ngram_min, args.ngram_max),
-            max_features=args.max_features,
-        )
-        clf = LogisticRegression(C=args.C, max_iter=2000, solver="liblinear")
-        clf.fit(x_train, labels[~test])
-        oof[test] = clf.predict_proba(x_test)[:, 1]
+    oof = fold_scores(
+        examples,
+        folds,
+        scored_folds,
+        ngram=(args.ngram_min, args.ngram_max),
+        max_features=args.max_features,
+        C=args.C,
+        progress=True,
+    )
     elapsed = time.perf_counter() - started
 
     scored = np.isin(folds, scored_folds)
