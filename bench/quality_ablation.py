@@ -226,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
             out["variants"] = old.get("variants", {})
 
     def save() -> None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
 
     out["tfidf"] = score(fold_scores(examples, folds, held_out))

@@ -165,10 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from training.data import atomic_write_text
+
+    atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
 
 
 def versions() -> dict:

@@ -112,7 +112,7 @@ def fold_scores(
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from models import Task
-    from training.data import load_examples
+    from training.data import atomic_write_text, load_examples
     from training.evaluate import compute_metrics, tune_threshold
     from training.splits import make_folds
 
@@ -157,10 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(elapsed, 1),
         "metrics": metrics.model_dump(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
 
     detail = metrics.model_dump()["by_language_detail"]
     print(
