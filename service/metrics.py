@@ -124,6 +124,8 @@ class Metrics:
         self.model_info.clear()
         for task, model, backend in entries:
             self.model_info.labels(task=task, model=model, backend=backend).set(1)
+            # The failure counter's 0 must be scraped before the first failure, or rate() sees one sample.
+            self.backend_failures.labels(backend=backend)
 
     def render(self, extra: Iterable[Collector] = ()) -> bytes:
         parts = [generate_latest(self.registry)]

@@ -102,7 +102,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(app, *, timeout: float = 60.0) -> Iterator[str]:
+def serving(app, *, timeout: float = 180.0) -> Iterator[str]:
     """uvicorn in a thread on a pre-bound loopback socket; yields the base URL once /health/ready is 200."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -26,7 +26,7 @@ from service.settings import Settings
 
 
 @contextlib.contextmanager
-def running(app, *, ready: bool = True, timeout: float = 60.0) -> Iterator[str]:
+def running(app, *, ready: bool = True, timeout: float = 180.0) -> Iterator[str]:
     """Serve `app` with uvicorn in a thread on a free loopback port; yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -87,3 +87,12 @@ def test_contract_metric_names_are_exposed(joint_server: str) -> None:
         == 1
     )
     assert metric_value(text, "relevance_ready") == 1
+
+
+def test_event_counters_are_scraped_at_zero_before_the_first_event(joint_server: str) -> None:
+    """rate() needs two samples: a counter that first appears with the event shows no rate after it."""
+    samples = {line.split(" ")[0] for line in scrape(joint_server).splitlines() if not line.startswith("#")}
+    assert 'relevance_backend_failures_total{backend="torch"}' in samples
+    assert 'relevance_model_reloads_total{result="failure"}' in samples
+    assert 'relevance_rejected_requests_total{reason="backend_unavailable"}' in samples
+    assert 'relevance_cache_hits_total{task="qi"}' in samples
