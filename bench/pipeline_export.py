@@ -1,0 +1,99 @@
+"""Keep a pipeline run's out-of-fold results beside the docs: aggregate metrics and plots, no data rows.
+
+A `python -m training run` writes its report under `runs/<name>/report/` (ignored by git, and holding
+per-row predictions of data that must not be copied). This keeps what docs/quality.md shows from it:
+
+.venv/bin/python -m bench.pipeline_export runs/shared-qc-gemma-3-270m --name pipeline_gemma270m \\
+    --wall-minutes 105 --cpu-minutes 190 --peak-rss-gib 3.6
+.venv/bin/python -m bench.quality_report --update docs/quality.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_KEYS = ("learning_rate", "epochs", "max_steps", "batch_size", "max_length")
+PLOTS = ("pr", "f1_by_language", "scores")  # training.evaluate's plot names, `<plot>_<task>.png`
+
+
+def summarise(run: dict, *, cost: dict[str, float]) -> dict:
+    """The parts of a run's `run.json` a reader needs: what ran, per-fold steps, thresholds, metrics."""
+    config = run["config"]
+    train = config["train"]
+    return {
+        "run": config["name"],
+        "base_model": train["base_model"],
+        "method": "full fine-tuning" if train.get("full_finetune") else f"LoRA r={train['lora']['r']}",
+        "train": {
+            k: train.get(k) for k in ("learning_rate", "epochs", "max_steps", "batch_size", "max_length")
+        },
+        "folds": config["cv"]["folds"],
+        "seed": config["cv"]["seed"],
+        "fold_runs": [
+            {k: f[k] for k in ("fold", "best_step", "total_steps", "train_size", "history")}
+            for f in run["folds"]
+        ],
+        "thresholds": run["thresholds"],
+        "metrics": run["metrics"],
+        "cost": cost,
+    }
+
+
+def export(run_dir: Path, *, name: str, results_dir: Path, img_dir: Path, cost: dict[str, float]) -> Path:
+    from training.data import atomic_write_text
+
+    report = run_dir / "report"
+    run_json = report / "run.json"
+    if not run_json.is_file():
+        raise FileNotFoundError(f"{run_json} not found: has `python -m training run` finished its CV report?")
+    summary = summarise(json.loads(run_json.read_text(encoding="utf-8")), cost=cost)
+    if not summary["metrics"]:
+        raise ValueError(f"{run_json} holds no out-of-fold metrics (was cv.enabled false?)")
+    img_dir.mkdir(parents=True, exist_ok=True)
+    for task in summary["metrics"]:
+        for plot in PLOTS:
+            source = report / f"{plot}_{task}.png"
+            if source.is_file():
+                shutil.copyfile(source, img_dir / f"{name}_{plot}_{task}.png")
+    out = results_dir / f"{name}.json"
+    atomic_write_text(out, json.dumps(summary, indent=2) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path, help="the run's work_dir (runs/<name>)")
+    parser.add_argument("--name", required=True, help="results/<name>.json and img/<name>_*.png")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "docs" / "results")
+    parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--wall-minutes", type=float, help="measured outside the run (e.g. /usr/bin/time)")
+    parser.add_argument("--cpu-minutes", type=float, help="user + system time of the run")
+    parser.add_argument("--peak-rss-gib", type=float, help="the run's peak resident memory")
+    args = parser.parse_args(argv)
+    cost = {
+        key: value
+        for key, value in (
+            ("wall_minutes", args.wall_minutes),
+            ("cpu_minutes", args.cpu_minutes),
+            ("peak_rss_gib", args.peak_rss_gib),
+        )
+        if value is not None
+    }
+    try:
+        out = export(
+            args.run_dir, name=args.name, results_dir=args.results_dir, img_dir=args.img_dir, cost=cost
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
