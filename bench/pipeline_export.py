@@ -21,6 +21,38 @@ TRAIN_KEYS = ("learning_rate", "epochs", "max_steps", "batch_size", "max_length"
 PLOTS = ("pr", "f1_by_language", "scores")  # training.evaluate's plot names, `<plot>_<task>.png`
 
 
+def fold_metrics(report: Path, folds_file: Path, thresholds: dict[str, float]) -> dict[str, list[dict]]:
+    """Per task, each held-out fold's metrics at the run's OOF threshold: how much the folds differ."""
+    from training.evaluate import compute_metrics, read_predictions
+
+    fold_of = json.loads(folds_file.read_text(encoding="utf-8"))["folds"]
+    predictions = read_predictions(report / "oof_predictions.jsonl")
+    out: dict[str, list[dict]] = {}
+    for task, threshold in thresholds.items():
+        rows = []
+        for k in sorted({fold_of[p.id] for p in predictions if p.task.value == task}):
+            held = [p for p in predictions if p.task.value == task and fold_of[p.id] == k]
+            m = compute_metrics(
+                labels=[int(p.label) for p in held],  # type: ignore[arg-type]
+                scores=[p.score for p in held],
+                languages=[p.language for p in held],
+                threshold=threshold,
+            )
+            extra = m.model_extra or {}
+            rows.append(
+                {
+                    "fold": k,
+                    "n": extra["n"],
+                    "positive_rate": extra["positive_rate"],
+                    "f1": m.f1,
+                    "roc_auc": m.roc_auc,
+                    "baseline_all_positive_f1": extra["baseline_all_positive_f1"],
+                }
+            )
+        out[task] = rows
+    return out
+
+
 def summarise(run: dict, *, cost: dict[str, float]) -> dict:
     """The parts of a run's `run.json` a reader needs: what ran, per-fold steps, thresholds, metrics."""
     config = run["config"]
@@ -54,6 +86,7 @@ def export(run_dir: Path, *, name: str, results_dir: Path, img_dir: Path, cost: 
     summary = summarise(json.loads(run_json.read_text(encoding="utf-8")), cost=cost)
     if not summary["metrics"]:
         raise ValueError(f"{run_json} holds no out-of-fold metrics (was cv.enabled false?)")
+    summary["by_fold"] = fold_metrics(report, run_dir / "folds.json", summary["thresholds"])
     img_dir.mkdir(parents=True, exist_ok=True)
     for task in summary["metrics"]:
         for plot in PLOTS:

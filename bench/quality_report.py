@@ -143,6 +143,18 @@ def pipeline_table(run: dict, *, name: str, tfidf: dict | None = None) -> str:
                 f"| {lang} | {d['n']:,} | {base:.4f} | {tf} | {d['f1']:.4f} / {d['roc_auc']:.4f} | "
                 f"{d['f1'] - base:+.4f} |"
             )
+        seen = {f["fold"]: f["total_steps"] * run["train"]["batch_size"] for f in run["fold_runs"]}
+        lines += [
+            "",
+            "| held-out fold | n | positive rate | pairs trained on | F1 (OOF threshold) | all-positive F1 "
+            "| ROC-AUC |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for f in run.get("by_fold", {}).get(task, []):
+            lines.append(
+                f"| {f['fold']} | {f['n']:,} | {f['positive_rate']:.3f} | {seen.get(f['fold'], 0):,} | "
+                f"{f['f1']:.4f} | {f['baseline_all_positive_f1']:.4f} | {f['roc_auc']:.4f} |"
+            )
         lines += [""] + [
             f"![{task} {plot.replace('_', ' ')}](img/{name}_{plot}_{task}.png)"
             for plot in ("pr", "f1_by_language", "scores")

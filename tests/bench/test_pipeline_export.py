@@ -54,6 +54,10 @@ def test_export_keeps_metrics_and_plots_and_the_report_renders_them(finished_run
     assert all(f["total_steps"] == 4 for f in kept["fold_runs"])
     assert kept["cost"] == {"wall_minutes": 1.5, "peak_rss_gib": 0.8}
     assert "oof_predictions" not in json.dumps(kept)  # aggregates only, never the data's rows
+    by_fold = kept["by_fold"]["qc"]
+    assert [f["fold"] for f in by_fold] == [0, 1, 2]
+    assert sum(f["n"] for f in by_fold) == kept["metrics"]["qc"]["n"]
+    assert all(0.0 <= f["roc_auc"] <= 1.0 and 0.0 <= f["f1"] <= 1.0 for f in by_fold)
     for plot in ("pr", "f1_by_language", "scores"):
         assert (img / f"tiny_run_{plot}_qc.png").read_bytes()[:8] == PNG
 
@@ -73,6 +77,8 @@ def test_export_keeps_metrics_and_plots_and_the_report_renders_them(finished_run
     assert "Cost: 2 min wall, 0.80 GiB peak RSS." in text
     for lang, detail in metrics["by_language_detail"].items():
         assert f"| {lang} | {detail['n']:,} |" in text
+    for f in by_fold:
+        assert f"| {f['fold']} | {f['n']:,} | {f['positive_rate']:.3f} | 32 | {f['f1']:.4f} |" in text
     assert "(img/tiny_run_pr_qc.png)" in text and "TF-IDF + LR (same folds)" in text
 
 
