@@ -3,8 +3,7 @@
 A `python -m training run` writes its report under `runs/<name>/report/` (ignored by git, and holding
 per-row predictions of data that must not be copied). This keeps what docs/quality.md shows from it:
 
-.venv/bin/python -m bench.pipeline_export runs/shared-qc-gemma-3-270m --name pipeline_gemma270m \\
-    --wall-minutes 105 --cpu-minutes 190 --peak-rss-gib 3.6
+.venv/bin/python -m bench.pipeline_export runs/shared-qc-gemma-3-270m --name pipeline_gemma270m
 .venv/bin/python -m bench.quality_report --update docs/quality.md
 """
 
@@ -53,8 +52,21 @@ def fold_metrics(report: Path, folds_file: Path, thresholds: dict[str, float]) -
     return out
 
 
+def measured_cost(run: dict) -> dict[str, float]:
+    """The CV stage's cost as the pipeline recorded it (folds from older runs carry no timing)."""
+    folds = run["folds"]
+    cost: dict[str, float] = {}
+    for key, name in (("seconds", "wall_minutes"), ("cpu_seconds", "cpu_minutes")):
+        if folds and all(f.get(key) is not None for f in folds):
+            cost[name] = round(sum(f[key] for f in folds) / 60, 1)
+    if run.get("peak_rss_gib") is not None:
+        cost["peak_rss_gib"] = run["peak_rss_gib"]
+    return cost
+
+
 def summarise(run: dict, *, cost: dict[str, float]) -> dict:
-    """The parts of a run's `run.json` a reader needs: what ran, per-fold steps, thresholds, metrics."""
+    """The parts of a run's `run.json` a reader needs: what ran, per-fold steps, thresholds, metrics;
+    `cost` (measured outside the run) overrides what the run recorded."""
     config = run["config"]
     train = config["train"]
     return {
@@ -67,12 +79,12 @@ def summarise(run: dict, *, cost: dict[str, float]) -> dict:
         "folds": config["cv"]["folds"],
         "seed": config["cv"]["seed"],
         "fold_runs": [
-            {k: f[k] for k in ("fold", "best_step", "total_steps", "train_size", "history")}
+            {k: f.get(k) for k in ("fold", "best_step", "total_steps", "train_size", "history", "seconds")}
             for f in run["folds"]
         ],
         "thresholds": run["thresholds"],
         "metrics": run["metrics"],
-        "cost": cost,
+        "cost": {**measured_cost(run), **cost},
     }
 
 
@@ -104,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", required=True, help="results/<name>.json and img/<name>_*.png")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
-    parser.add_argument("--wall-minutes", type=float, help="measured outside the run (e.g. /usr/bin/time)")
-    parser.add_argument("--cpu-minutes", type=float, help="user + system time of the run")
-    parser.add_argument("--peak-rss-gib", type=float, help="the run's peak resident memory")
+    # The pipeline records its folds' time and its peak memory; these override them (e.g. /usr/bin/time).
+    parser.add_argument("--wall-minutes", type=float, help="wall time of the CV stage")
+    parser.add_argument("--cpu-minutes", type=float, help="user + system time of the CV stage")
+    parser.add_argument("--peak-rss-gib", type=float, help="peak resident memory of the run")
     args = parser.parse_args(argv)
     cost = {
         key: value

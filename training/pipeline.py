@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,6 +297,9 @@ class FoldOutcome:
     train_size: int
     history: list[tuple[int, float]]
     model_dir: Path
+    # Cost of training + scoring the fold (None for folds finished by an older version of the pipeline).
+    seconds: float | None = None
+    cpu_seconds: float | None = None  # this process's user + system time, all threads
 
 
 @dataclass
@@ -332,6 +336,8 @@ def train_fold(
                 train_size=saved["train_size"],
                 history=[tuple(h) for h in saved["history"]],
                 model_dir=Path(saved["model_dir"]),
+                seconds=saved.get("seconds"),
+                cpu_seconds=saved.get("cpu_seconds"),
             )
             return outcome, np.asarray(saved["scores"], dtype=np.float64)
     prepare_dir(fold_dir, identity)
@@ -340,6 +346,7 @@ def train_fold(
     log.info(
         "fold %d/%d: training on %d, evaluating on %d", k + 1, config.cv.folds, len(train), len(held_out)
     )
+    started, cpu_started = time.perf_counter(), time.process_time()
     result: FinetuneResult = finetune(
         train=train, eval=held_out, config=config.train, output_dir=fold_dir, init_from=init_from, resume=True
     )
@@ -350,6 +357,8 @@ def train_fold(
         train_size=len(train),
         history=result.history,
         model_dir=result.model_dir,
+        seconds=round(time.perf_counter() - started, 1),
+        cpu_seconds=round(time.process_time() - cpu_started, 1),
     )
     from training.data import atomic_write_text
 
@@ -365,6 +374,8 @@ def train_fold(
                 "train_size": len(train),
                 "history": result.history,
                 "model_dir": str(result.model_dir),
+                "seconds": outcome.seconds,
+                "cpu_seconds": outcome.cpu_seconds,
             }
         )
         + "\n",
@@ -458,9 +469,19 @@ def write_run_report(
         "thresholds": {t.value: v for t, v in (evaluation.thresholds if evaluation else {}).items()},
         "metrics": {t.value: m.model_dump() for t, m in (evaluation.metrics if evaluation else {}).items()},
         "folds": [f.__dict__ for f in cv.folds] if cv else [],
+        "peak_rss_gib": round(peak_rss_bytes() / 2**30, 2),
         **extra,
     }
     atomic_write_text(config.report_dir / "run.json", json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (Linux reports ru_maxrss in KiB, macOS in bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def final_steps(config: RunConfig, cv: CVOutcome, n_all: int) -> int:

@@ -52,7 +52,11 @@ def test_export_keeps_metrics_and_plots_and_the_report_renders_them(finished_run
     assert kept["metrics"] == source["metrics"] and kept["thresholds"] == source["thresholds"]
     assert [f["fold"] for f in kept["fold_runs"]] == [0, 1, 2]
     assert all(f["total_steps"] == 4 for f in kept["fold_runs"])
-    assert kept["cost"] == {"wall_minutes": 1.5, "peak_rss_gib": 0.8}
+    # Given numbers override the run's own; the CPU time is the one the pipeline recorded per fold.
+    assert kept["cost"]["wall_minutes"] == 1.5 and kept["cost"]["peak_rss_gib"] == 0.8
+    fold_cpu = [f["cpu_seconds"] for f in source["folds"]]
+    assert all(c > 0 for c in fold_cpu) and kept["cost"]["cpu_minutes"] == round(sum(fold_cpu) / 60, 1)
+    assert source["peak_rss_gib"] > 0.1  # torch and a model were loaded
     assert "oof_predictions" not in json.dumps(kept)  # aggregates only, never the data's rows
     by_fold = kept["by_fold"]["qc"]
     assert [f["fold"] for f in by_fold] == [0, 1, 2]
@@ -74,7 +78,7 @@ def test_export_keeps_metrics_and_plots_and_the_report_renders_them(finished_run
     assert "STALE" not in text and text.endswith("kept\n")
     metrics = kept["metrics"]["qc"]
     assert f"| {metrics['f1']:.4f} | {metrics['f1_at_0_5']:.4f} |" in text
-    assert "Cost: 2 min wall, 0.80 GiB peak RSS." in text
+    assert f"Cost: 2 min wall, {kept['cost']['cpu_minutes']:.0f} min CPU, 0.80 GiB peak RSS." in text
     for lang, detail in metrics["by_language_detail"].items():
         assert f"| {lang} | {detail['n']:,} |" in text
     for f in by_fold:
