@@ -25,12 +25,14 @@ def fold_metrics(report: Path, folds_file: Path, thresholds: dict[str, float]) -
     from training.evaluate import compute_metrics, read_predictions
 
     fold_of = json.loads(folds_file.read_text(encoding="utf-8"))["folds"]
-    predictions = read_predictions(report / "oof_predictions.jsonl")
+    by_fold: dict[tuple[str, int], list] = {}
+    for p in read_predictions(report / "oof_predictions.jsonl"):
+        by_fold.setdefault((p.task.value, fold_of[p.id]), []).append(p)
     out: dict[str, list[dict]] = {}
     for task, threshold in thresholds.items():
         rows = []
-        for k in sorted({fold_of[p.id] for p in predictions if p.task.value == task}):
-            held = [p for p in predictions if p.task.value == task and fold_of[p.id] == k]
+        for k in sorted(k for t, k in by_fold if t == task):
+            held = by_fold[task, k]
             m = compute_metrics(
                 labels=[int(p.label) for p in held],  # type: ignore[arg-type]
                 scores=[p.score for p in held],
@@ -73,9 +75,7 @@ def summarise(run: dict, *, cost: dict[str, float]) -> dict:
         "run": config["name"],
         "base_model": train["base_model"],
         "method": "full fine-tuning" if train.get("full_finetune") else f"LoRA r={train['lora']['r']}",
-        "train": {
-            k: train.get(k) for k in ("learning_rate", "epochs", "max_steps", "batch_size", "max_length")
-        },
+        "train": {k: train.get(k) for k in TRAIN_KEYS},
         "folds": config["cv"]["folds"],
         "seed": config["cv"]["seed"],
         "fold_runs": [

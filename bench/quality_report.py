@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bench.docs_sections import update_sections
+from bench.pipeline_export import PLOTS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -97,16 +98,12 @@ def pipeline_table(run: dict, *, name: str, tfidf: dict | None = None) -> str:
         train_sizes = [f["train_size"] for f in run["fold_runs"]]
         pairs = max(steps) * run["train"]["batch_size"]
         cost = run.get("cost", {})
-        cost_text = ", ".join(
-            text
-            for key, text in (
-                ("wall_minutes", "{:.0f} min wall"),
-                ("cpu_minutes", "{:.0f} min CPU"),
-                ("peak_rss_gib", "{:.2f} GiB peak RSS"),
-            )
-            if key in cost
-            for text in [text.format(cost[key])]
-        )
+        units = {
+            "wall_minutes": "{:.0f} min wall",
+            "cpu_minutes": "{:.0f} min CPU",
+            "peak_rss_gib": "{:.2f} GiB peak RSS",
+        }
+        cost_text = ", ".join(units[key].format(cost[key]) for key in units if key in cost)
         lines += [
             f"Run `{run['run']}` ({task.upper()}): base `{run['base_model']}`, {run['method']}, lr "
             f"{run['train']['learning_rate']:g}; {run['folds']} category-aware folds (seed {run['seed']}), "
@@ -156,8 +153,7 @@ def pipeline_table(run: dict, *, name: str, tfidf: dict | None = None) -> str:
                 f"{f['f1']:.4f} | {f['baseline_all_positive_f1']:.4f} | {f['roc_auc']:.4f} |"
             )
         lines += [""] + [
-            f"![{task} {plot.replace('_', ' ')}](img/{name}_{plot}_{task}.png)"
-            for plot in ("pr", "f1_by_language", "scores")
+            f"![{task} {plot.replace('_', ' ')}](img/{name}_{plot}_{task}.png)" for plot in PLOTS
         ]
     return "\n".join(lines)
 
@@ -205,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img", help="where plots go")
     args = parser.parse_args(argv)
     sections = {}
-    if args.tfidf.is_file():
-        sections["tfidf"] = tfidf_table(json.loads(args.tfidf.read_text()))
     tfidf = json.loads(args.tfidf.read_text()) if args.tfidf.is_file() else None
+    if tfidf is not None:
+        sections["tfidf"] = tfidf_table(tfidf)
     if args.pipeline.is_file():
         run = json.loads(args.pipeline.read_text())
         sections["pipeline"] = pipeline_table(run, name=args.pipeline.stem, tfidf=tfidf)
