@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.scores import DEFAULT_THRESHOLD, check_threshold
+from models.tasks import Task
+
 CARD_FILENAME = "relevance.json"
 FORMAT_VERSION = 1
-
-
-class Task(StrEnum):
-    QC = "qc"  # query -> category path
-    QI = "qi"  # query -> item title
 
 
 class InputSpec(BaseModel):
@@ -83,8 +80,7 @@ class ModelCard(BaseModel):
         for task, threshold in self.thresholds.items():
             if task not in self.tasks:
                 raise ValueError(f"threshold given for task {task.value!r} that the card does not serve")
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"threshold for {task.value!r} must be in [0, 1], got {threshold}")
+            check_threshold(threshold, what=f"threshold for {task.value!r}")
         if len(self.tasks) > 1:
             missing = [t.value for t in self.tasks if not self.input.task_prefix.get(t)]
             if missing:
@@ -96,7 +92,7 @@ class ModelCard(BaseModel):
         return len(self.tasks) > 1
 
     def threshold(self, task: Task) -> float:
-        return self.thresholds.get(task, 0.5)
+        return self.thresholds.get(task, DEFAULT_THRESHOLD)
 
     @classmethod
     def read(cls, path: Path) -> ModelCard:

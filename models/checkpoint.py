@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models.card import CARD_FILENAME, InputSpec, ModelCard, Task
+from models.card import CARD_FILENAME, InputSpec, ModelCard
+from models.tasks import Task
 
 # Formats that can execute code on load (pickle) or that we do not verify; refused outright.
 UNSAFE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack", ".gguf")

@@ -1,12 +1,11 @@
 """The one function that turns a relevance pair into model input.
 
-Training, evaluation, the torch backend and the vLLM backend all call `encode_pair`, so a served score is
+Training, evaluation, the torch backend and the vLLM backend all encode through `PairEncoder`, so a served score is
 computed from exactly the token ids the model was trained and evaluated on.
 
 Truncation policy: the target side (category path or item title) is shortened first; the query is cut
-only when the query alone would not leave room for a minimal target. Category paths are cut from the
-left (their most specific, deepest levels are kept); item titles are cut from the right (brand and
-product words lead a title).
+only when the query alone would not leave room for a minimal target. Which end of the target goes is the
+task's (`TaskSpec.truncate_from`: category paths keep their deepest levels, titles their leading words).
 """
 
 from __future__ import annotations
@@ -15,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from models.card import InputSpec, Task
+from models.card import InputSpec
+from models.tasks import Task
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
@@ -59,11 +59,9 @@ def format_query(query: str, query_en: str | None, spec: InputSpec, task: Task) 
     return spec.task_prefix.get(task, "") + text
 
 
-def format_target(target: str | Sequence[str]) -> str:
-    """Category paths arrive as "a,b,c" or as a list of levels; both become the training-data form."""
-    if isinstance(target, str):
-        return " ".join(target.split())
-    return ",".join(" ".join(level.split()) for level in target)
+def format_target(task: Task, target: str | Sequence[str]) -> str:
+    """The target in its training-data form (a category path given as levels becomes "a,b,c")."""
+    return Task(task).spec.clean_target(target)
 
 
 class PairEncoder:
@@ -97,7 +95,7 @@ class PairEncoder:
             [format_query(p.query, p.query_en, self.spec, p.task) for p in pairs], add_special_tokens=False
         )
         targets = self.tokenizer.encode_batch(
-            [format_target(p.target) for p in pairs], add_special_tokens=False
+            [format_target(p.task, p.target) for p in pairs], add_special_tokens=False
         )
         return [self._fit(p.task, q, t) for p, q, t in zip(pairs, queries, targets, strict=True)]
 
@@ -107,7 +105,7 @@ class PairEncoder:
         truncated = n_query + n_target > budget
         if truncated:
             target_keep = max(budget - n_query, min(n_target, MIN_TARGET_TOKENS))
-            target.truncate(target_keep, direction="left" if task is Task.QC else "right")
+            target.truncate(target_keep, direction=task.spec.truncate_from)
             if n_query > budget - len(target.ids):
                 query.truncate(budget - len(target.ids), direction="right")
         final = self.tokenizer.post_process(query, target, add_special_tokens=True)
@@ -115,9 +113,3 @@ class PairEncoder:
             input_ids=list(final.ids), token_type_ids=list(final.type_ids), truncated=truncated
         )
 
-
-def encode_pair(
-    tokenizer: PreTrainedTokenizerBase | Tokenizer, pair: PairInput, spec: InputSpec
-) -> EncodedPair:
-    """One-off convenience; hot paths build a `PairEncoder` once."""
-    return PairEncoder(tokenizer, spec).encode(pair)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.card import Task
 from models.formatting import EncodedPair, PairEncoder, PairInput
 from models.scores import logits_to_scores
+from models.tasks import Task
 
 if TYPE_CHECKING:
     import torch
@@ -76,13 +76,21 @@ def collate(
     }
 
 
+def uses_token_types(config: Any) -> bool:
+    """Whether a model reads segment ids: BERT-style encoders with two or more token types. Decoders have
+    none, and a `type_vocab_size` of 1 (XLM-R, e5) means every id is 0, the model's own default.
+    `config` is a transformers config or a config.json mapping."""
+    size = config.get("type_vocab_size") if isinstance(config, dict) else getattr(config, "type_vocab_size", 0)
+    return int(size or 0) > 1
+
+
 def forward_scores(model: PreTrainedModel, batch: Sequence[EncodedPair], *, pad_id: int) -> np.ndarray:
     """Relevance probabilities for one batch, in batch order."""
     import torch
 
     inputs = collate(batch, pad_id=pad_id, device=model.device)
-    if not getattr(model.config, "type_vocab_size", 0):
-        inputs.pop("token_type_ids")  # decoder models take no segment ids
+    if not uses_token_types(model.config):
+        inputs.pop("token_type_ids")
     with torch.inference_mode():
         logits = model(**inputs).logits
     return logits_to_scores(logits.float().cpu().numpy(), model.config.num_labels)

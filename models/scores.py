@@ -1,4 +1,5 @@
-"""Logits -> calibrated relevance probability, the same way for training, evaluation and serving."""
+"""Logits -> calibrated relevance probability, and the decision rule on it, the same way for training,
+evaluation and serving."""
 
 from __future__ import annotations
 
@@ -14,3 +15,19 @@ def logits_to_scores(logits: np.ndarray, num_labels: int) -> np.ndarray:
         raise ValueError(f"expected logits of shape [n, 2], got {logits.shape}")
     # softmax over two classes == sigmoid of the logit difference; numerically stable.
     return 1.0 / (1.0 + np.exp(-(logits[:, 1] - logits[:, 0])))
+
+
+# The decision threshold when neither a request nor a card gives one.
+DEFAULT_THRESHOLD = 0.5
+
+
+def check_threshold(value: float, *, what: str = "threshold") -> float:
+    """A threshold is a probability; anything else is refused with a message naming `what`."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{what} must be in [0, 1], got {value}")
+    return value
+
+
+def is_relevant(score: float | np.ndarray, threshold: float) -> bool | np.ndarray:
+    """The one decision rule: a pair is relevant when its score reaches the threshold."""
+    return score >= threshold

@@ -105,11 +105,13 @@ def _vllm_version() -> str:
 
 
 def uses_token_types(checkpoint: Checkpoint) -> bool:
-    """Whether the model reads segment ids (BERT-style encoders), from its config.json."""
+    """Whether the model reads segment ids, from its config.json (the rule: `models.inference`)."""
     import json
 
+    from models.inference import uses_token_types as reads_segment_ids
+
     config = json.loads((checkpoint.path / "config.json").read_text(encoding="utf-8"))
-    return int(config.get("type_vocab_size") or 0) > 1
+    return reads_segment_ids(config)
 
 
 def classify_params(pair: EncodedPair, *, token_types: bool) -> Any:

@@ -24,7 +24,7 @@ def test_category_path_string_and_list_are_the_same_input(bert_tok) -> None:
     as_str = enc.encode(PairInput(Task.QC, "bolso", "luggage & bags,women's handbags,waist packs"))
     as_list = enc.encode(PairInput(Task.QC, "bolso", ["luggage & bags", "women's handbags", "waist packs"]))
     assert as_str == as_list
-    assert format_target(["food", "cakes, biscuits"]) == "food,cakes, biscuits"
+    assert format_target(Task.QC, ["food", "cakes, biscuits"]) == "food,cakes, biscuits"
 
 
 def test_matches_the_tokenizers_own_pair_encoding_when_it_fits(bert_tok, bpe_tok) -> None:
