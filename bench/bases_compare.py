@@ -8,7 +8,7 @@ data, with each run's wall time and peak memory, against the all-positive and TF
 Each config is run as `python -m training run --config ...` in a child process; a config already in the
 results JSON is not run again unless `--force`. Wall time is the child's; peak memory is its maximum
 resident set (`wait4`). Metrics come from the run's `report/run.json` (threshold tuned on the scored
-fold, as the pipeline does); the TF-IDF baseline (`bench/tfidf_baseline.py`) is scored on the same folds.
+fold, as the pipeline does); the TF-IDF baseline (`bench.tfidf_baseline`) is scored on the same folds.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.docs_sections import update_sections
 
-from bench.docs_sections import update_sections  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_CONFIGS = sorted((ROOT / "training" / "configs" / "compare").glob("*.yaml"))
 DEFAULT_OUT = ROOT / "docs" / "results" / "bases_compare.json"
@@ -57,7 +55,7 @@ def run_config(path: Path) -> dict:
 
 
 def run_metrics(config_path: Path) -> dict:
-    from training.pipeline import load_run_config
+    from training.config import load_run_config
 
     config = load_run_config(config_path)
     doc = json.loads((ROOT / config.report_dir / "run.json").read_text(encoding="utf-8"))
@@ -142,7 +140,7 @@ def table(results: dict) -> str:
 
 
 def save(path: Path, results: dict) -> None:
-    from training.data import atomic_write_text
+    from models.io import atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(results, indent=2) + "\n")

@@ -23,11 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.traffic import DEFAULT_DATA, Request, load_corpus, uniform  # noqa: E402
+from bench.traffic import DEFAULT_DATA, Request, load_corpus, uniform
 
 
 class Ceiling:

@@ -19,7 +19,7 @@ def replace_section(doc: str, tag: str, text: str) -> str:
 
 def update_sections(path: Path, sections: Mapping[str, str]) -> None:
     """Rewrite each tagged section of `path` (atomically: a missing marker leaves the file untouched)."""
-    from training.data import atomic_write_text
+    from models.io import atomic_write_text
 
     doc = path.read_text(encoding="utf-8")
     for tag, text in sections.items():

@@ -89,7 +89,7 @@ def summarise(run: dict, *, cost: dict[str, float]) -> dict:
 
 
 def export(run_dir: Path, *, name: str, results_dir: Path, img_dir: Path, cost: dict[str, float]) -> Path:
-    from training.data import atomic_write_text
+    from models.io import atomic_write_text
 
     report = run_dir / "report"
     run_json = report / "run.json"

@@ -27,11 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.tfidf_baseline import DEFAULT_DATA, fold_scores
 
-from bench.tfidf_baseline import DEFAULT_DATA, fold_scores  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE = {
     "base_model": "minilm",
@@ -116,8 +114,9 @@ def _cpu_seconds() -> float:
 def _pretrain_on_qi(qi_data: Path, fields: dict, work: Path) -> Path:
     """Fine-tune on every QI row, merge: the QC folds start from this model (as `pretrain_data:` does)."""
     from models import Task
+    from training.config import TrainConfig
     from training.data import load_examples
-    from training.finetune import TrainConfig, finetune
+    from training.finetune import finetune
     from training.merge import export_merged
 
     rows, report = load_examples(qi_data, task=Task.QI)
@@ -139,7 +138,8 @@ def run_variant(
     score: Callable[[np.ndarray], dict],
 ) -> dict:
     """Train the held-out folds with `fields`; metrics on their rows, per epoch when there are several."""
-    from training.finetune import TrainConfig, finetune
+    from training.config import TrainConfig
+    from training.finetune import finetune
 
     started, cpu = time.perf_counter(), _cpu_seconds()
     epochs = math.ceil(fields["epochs"])
@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from models import Task
-    from training.data import atomic_write_text, load_examples
+    from models.io import atomic_write_text
+    from training.data import load_examples
     from training.splits import make_folds
 
     if args.threads:

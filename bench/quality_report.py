@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {ablation_plot(ablation, args.img_dir / 'quality_ablation_auc.png')}")
     if not sections:
         print(
-            "error: no results JSON found; run bench/tfidf_baseline.py or bench.quality_ablation",
+            "error: no results JSON found; run bench.tfidf_baseline or bench.quality_ablation",
             file=sys.stderr,
         )
         return 2

@@ -1,6 +1,6 @@
 """Scoring service throughput and latency against the in-process ceiling (not a test; prints numbers).
 
-    .venv/bin/python bench/service_throughput.py [--checkpoint models/demo-joint-minilm] [--duration 20]
+    .venv/bin/python -m bench.service_throughput [--checkpoint models/demo-joint-minilm] [--duration 20]
 
 1. Ceiling: the same checkpoint's batched forward pass without HTTP, same torch thread count, batches of
    `--batch-max-pairs`: `models.inference.score_encoded` (all pairs sorted by length first: the offline
@@ -34,12 +34,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench import loadgen  # noqa: E402
-from models import (  # noqa: E402
+from bench import loadgen
+from models import (
     InputSpec,
     PairEncoder,
     PairInput,
@@ -47,6 +43,8 @@ from models import (  # noqa: E402
     card_model_dir,
     open_checkpoint,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED_QC = ROOT.parent / "shared" / "data" / "qc_train_confluentia.csv"
 

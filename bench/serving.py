@@ -27,12 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+from bench import loadgen, peers, traffic
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-
-from bench import loadgen, peers, traffic  # noqa: E402
 
 ALL_SYSTEMS = ("ceiling", "torch", "torch-cached", "vllm", "vllm-server", "infinity")
 DEFAULT_SYSTEMS = ALL_SYSTEMS
@@ -165,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    from training.data import atomic_write_text
+    from models.io import atomic_write_text
 
     atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
 

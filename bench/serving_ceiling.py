@@ -11,12 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench import traffic  # noqa: E402
-from bench.ceiling import Ceiling  # noqa: E402
+from bench import traffic
+from bench.ceiling import Ceiling
 
 
 def main(argv: list[str] | None = None) -> int:

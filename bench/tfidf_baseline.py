@@ -1,7 +1,7 @@
 """TF-IDF + logistic regression baseline for QC relevance, on the same folds as the training pipeline.
 
-    .venv/bin/python bench/tfidf_baseline.py                     # shared QC data, 5 folds, seed 42
-    .venv/bin/python bench/tfidf_baseline.py --folds 3 --out docs/results/tfidf_baseline.json
+    .venv/bin/python -m bench.tfidf_baseline                     # shared QC data, 5 folds, seed 42
+    .venv/bin/python -m bench.tfidf_baseline --folds 3 --out docs/results/tfidf_baseline.json
 
 Features (all char n-grams, which suit queries in ten languages and scripts):
   - the query's TF-IDF vector and the category path's TF-IDF vector (priors: "this category is usually
@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "qc_train_confluentia.csv"
 
@@ -112,7 +111,8 @@ def fold_scores(
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from models import Task
-    from training.data import atomic_write_text, load_examples
+    from models.io import atomic_write_text
+    from training.data import load_examples
     from training.evaluate import compute_metrics, tune_threshold
     from training.splits import make_folds
 

@@ -1,6 +1,6 @@
 """The service on its vLLM backend against vLLM's own OpenAI-compatible server (not a test; prints numbers).
 
-    .venv/bin/python bench/vllm_vs_server.py [--checkpoint DIR | --base-root DIR] [--duration 20]
+    .venv/bin/python -m bench.vllm_vs_server [--checkpoint DIR | --base-root DIR] [--duration 20]
 
 Same checkpoint, same pairs, same engine settings, one server at a time on the same machine:
 
@@ -35,12 +35,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.loadgen import Target, closed_loop, fetch_scores, open_loop  # noqa: E402
-from bench.service_throughput import free_port, qc_pairs  # noqa: E402
-from models import (  # noqa: E402
+from bench.loadgen import Target, closed_loop, fetch_scores, open_loop
+from bench.service_throughput import free_port, qc_pairs
+from models import (
     InputSpec,
     PairEncoder,
     PairInput,
@@ -48,6 +45,8 @@ from models import (  # noqa: E402
     card_model_dir,
     open_checkpoint,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def gemma_checkpoint(base: Path, dest: Path, *, max_length: int) -> Path:

@@ -1,4 +1,4 @@
-"""The model card `relevance.json` (contract 1 of DESIGN.md)."""
+"""The model card `relevance.json`: what a checkpoint serves and how its input is built."""
 
 from __future__ import annotations
 

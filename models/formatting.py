@@ -1,7 +1,7 @@
 """The one function that turns a relevance pair into model input.
 
-Training, evaluation, the torch backend and the vLLM backend all encode through `PairEncoder`, so a served score is
-computed from exactly the token ids the model was trained and evaluated on.
+Training, evaluation, the torch backend and the vLLM backend all encode through `PairEncoder`, so a
+served score is computed from exactly the token ids the model was trained and evaluated on.
 
 Truncation policy: the target side (category path or item title) is shortened first; the query is cut
 only when the query alone would not leave room for a minimal target. Which end of the target goes is the
@@ -112,4 +112,3 @@ class PairEncoder:
         return EncodedPair(
             input_ids=list(final.ids), token_type_ids=list(final.type_ids), truncated=truncated
         )
-

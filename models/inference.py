@@ -80,7 +80,10 @@ def uses_token_types(config: Any) -> bool:
     """Whether a model reads segment ids: BERT-style encoders with two or more token types. Decoders have
     none, and a `type_vocab_size` of 1 (XLM-R, e5) means every id is 0, the model's own default.
     `config` is a transformers config or a config.json mapping."""
-    size = config.get("type_vocab_size") if isinstance(config, dict) else getattr(config, "type_vocab_size", 0)
+    if isinstance(config, dict):
+        size = config.get("type_vocab_size")
+    else:
+        size = getattr(config, "type_vocab_size", 0)
     return int(size or 0) > 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.checkpoint import Checkpoint
@@ -29,10 +30,21 @@ def torch_dtype(name: str) -> torch.dtype:
         raise ValueError(f"unknown dtype {name!r}; use one of {sorted(set(DTYPES))}") from None
 
 
-def load_tokenizer(checkpoint: Checkpoint) -> PreTrainedTokenizerBase:
+def load_tokenizer(source: Checkpoint | str | Path) -> PreTrainedTokenizerBase:
+    """The tokenizer of a checkpoint or of a model directory (a base, a fine-tuning output).
+
+    A tokenizer without a pad token (decoder bases: Qwen3, Gemma) pads with its eos token, so batches can
+    be padded; one with neither is refused.
+    """
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(checkpoint.path, trust_remote_code=False)
+    path = source.path if isinstance(source, Checkpoint) else Path(source)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise ValueError(f"tokenizer of {path} has neither a pad nor an eos token to pad with")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def load_model(checkpoint: Checkpoint, *, device: str = "cpu", dtype: str | None = None) -> PreTrainedModel:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +9,9 @@ from pathlib import Path
 
 from models.card import CARD_FILENAME
 from models.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from models.io import atomic_directory
+
+__all__ = ["ModelStore", "StoreEntry", "atomic_directory"]  # atomic_directory's old home
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,24 +60,3 @@ class ModelStore:
         """Yield a temporary directory; on success it replaces `root/name` in one rename."""
         with atomic_directory(self.root / name) as tmp:
             yield tmp
-
-
-@contextmanager
-def atomic_directory(dest: str | Path) -> Iterator[Path]:
-    """Write into a sibling temp dir; rename it over `dest` only if the block succeeds."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if dest.exists():
-        old = dest.parent / f".old-{dest.name}-{uuid.uuid4().hex[:8]}"
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""`python -m service`: run the scoring service under uvicorn. Every flag mirrors a `RELEVANCE_*` setting."""
+"""`python -m service`: run the scoring service under uvicorn. Every flag mirrors a `RELEVANCE_*` setting;
+each registered task also has its own `--<task>-model` flag (`RELEVANCE_<TASK>_MODEL`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pydantic import ValidationError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from service.settings import Settings
+    from models import registered_tasks
+    from service.settings import ENV_PREFIX, Settings, task_model_key
 
     parser = argparse.ArgumentParser(
         prog="python -m service",
@@ -22,11 +24,21 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + name.replace("_", "-")
         choices = get_args(field.annotation) if "Literal" in str(field.annotation) else None
         default = field.default if field.default_factory is None else field.default_factory()
-        help_text = f"{field.description} [env RELEVANCE_{name.upper()}; default {default!s}]"
+        help_text = f"{field.description} [env {ENV_PREFIX}{name.upper()}; default {default!s}]"
         if name == "backend_options":
             parser.add_argument(flag, type=json.loads, default=None, help=help_text)
         else:
             parser.add_argument(flag, choices=choices or None, default=None, help=help_text)
+        if name == "task_models":
+            for task in registered_tasks():
+                key = task_model_key(task)
+                parser.add_argument(
+                    "--" + key.replace("_", "-"),
+                    dest=key,
+                    default=None,
+                    help=f"checkpoint serving {task.value.upper()} (name in the store or path) "
+                    f"[env {ENV_PREFIX}{key.upper()}]",
+                )
     return parser
 
 
@@ -50,11 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: invalid settings: {problems}", file=sys.stderr)
         return 2
     try:  # fail fast on a missing or broken checkpoint instead of serving 503 forever
-        plan_checkpoints(
-            ModelRefs(model=settings.model, qc_model=settings.qc_model, qi_model=settings.qi_model),
-            ModelStore(settings.models_dir),
-            verify_weights=False,
-        )
+        plan_checkpoints(ModelRefs.of(settings), ModelStore(settings.models_dir), verify_weights=False)
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
-"""`create_app(settings)`: the FastAPI application. Nothing happens at import time; all state is built
-in `lifespan` and kept on `app.state`, so several apps can live in one process."""
+"""`create_app(settings)`: the FastAPI application. Nothing happens at import time: the routes of every
+task registered by then are generated when the app is created, and all state is built in `lifespan` and
+kept on `app.state`, so several apps can live in one process."""
 
 from __future__ import annotations
 
@@ -11,18 +12,19 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from models import ModelStore
+from models import ModelStore, Task, registered_tasks
 from service.backends import BackendFactory, load_backend
 from service.batcher import MicroBatcher
 from service.cache import ScoreCache
 from service.deployment import ModelManager, ModelRefs
 from service.deps import Services
 from service.errors import ApiError
-from service.health import check_ready
 from service.http import RequestContextMiddleware, install_error_handlers
 from service.metrics import Metrics
-from service.routers import admin, health, metrics, models, relevance
-from service.scoring import ScoringService
+from service.relevance import api_router as relevance
+from service.relevance.serving import ScoringService
+from service.routers import admin, health, metrics, models
+from service.routers.health import check_ready
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ def build_services(settings: Settings, factory: BackendFactory) -> Services:
         metrics=metrics,
     )
     manager = ModelManager(
-        refs=ModelRefs(model=settings.model, qc_model=settings.qc_model, qi_model=settings.qi_model),
+        refs=ModelRefs.of(settings),
         store=ModelStore(settings.models_dir),
         factory=factory,
         settings=settings,
@@ -82,17 +84,27 @@ def create_app(settings: Settings | None = None, *, backend_factory: BackendFact
             await services.manager.close()
             log.info("shut down cleanly")
 
+    tasks = registered_tasks()
     app = FastAPI(
         title="Relevance scoring service",
-        summary="Multilingual e-commerce query-category (QC) and query-item (QI) relevance scores",
+        summary=f"Multilingual e-commerce {_kinds(tasks)} relevance scores",
         version="1",
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for router in (relevance.router, models.router, health.router, admin.router, metrics.router):
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, tasks=tasks)
+    routers = (relevance.build_router(tasks), models.router, health.router, admin.build_router(tasks))
+    for router in (*routers, metrics.router):
         app.include_router(router)
     return app
+
+
+def _kinds(tasks: list[Task]) -> str:
+    """The tasks as the API's summary names them: "query-category (QC) and query-item (QI)"."""
+    kinds = [
+        f"{t.spec.summary.removeprefix('Score ').removesuffix(' pairs')} ({t.value.upper()})" for t in tasks
+    ]
+    return " and ".join(filter(None, [", ".join(kinds[:-1]), kinds[-1]])) if kinds else "no"
 
 
 async def _initial_load(services: Services) -> None:

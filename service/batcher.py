@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from models import EncodedPair
 from models.inference import pack_sorted
 from service.backends.base import Backend, BackendError
-from service.errors import ApiError, ErrorType
+from service.errors import ApiError, ErrorType, not_ready
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class MicroBatcher:
                 await self._loop_task
         for item in self._queue:
             if not item.job.future.done():
-                item.job.future.set_exception(ApiError(ErrorType.NOT_READY, "the server is shutting down"))
+                item.job.future.set_exception(not_ready("the server is shutting down"))
         self._queue.clear()
         self.metrics.queue_depth.set(0)
 

@@ -2,11 +2,13 @@
 
 Retries 429 (overloaded) and 503 (not ready / backend unavailable) and connection failures with
 exponential back-off and jitter, honouring the server's `Retry-After`; every other error is raised at
-once as `RelevanceAPIError` carrying the service's error body.
+once as `RelevanceAPIError` carrying the service's error body. Which statuses are retried is the
+service's own list (`service.errors.RETRYABLE`); the decision is one sans-I/O `RetryPolicy` that the
+sync and async request loops share.
 
     with RelevanceClient("http://127.0.0.1:8000", api_key="...") as client:
         pairs = [{"query": "ドラクエ バッグ", "category_path": "luggage & bags,women's handbags"}]
-        result = client.score_qc(pairs)
+        result = client.score_qc(pairs)  # = client.score("qc", pairs): any served task
         [r["score"] for r in result["results"]]
 """
 
@@ -20,7 +22,9 @@ from typing import Any
 
 import httpx
 
-RETRY_STATUSES = frozenset({429, 503})
+from service.errors import RETRYABLE_STATUSES
+
+RETRY_STATUSES = RETRYABLE_STATUSES  # 429 and 503: the statuses the service sends with Retry-After
 
 
 class RelevanceAPIError(RuntimeError):
@@ -40,7 +44,9 @@ class RelevanceAPIError(RuntimeError):
             return cls(response.status_code, "http_error", response.text[:200] or response.reason_phrase)
 
 
-class _Policy:
+class RetryPolicy:
+    """The retry decision, without I/O: both clients' request loops ask it what to do after each try."""
+
     def __init__(self, *, max_retries: int, backoff_s: float, max_backoff_s: float) -> None:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
@@ -54,19 +60,48 @@ class _Policy:
                 return min(float(retry_after), self.max_backoff_s)
         return min(self.backoff_s * 2**attempt, self.max_backoff_s) * random.uniform(0.5, 1.0)
 
+    def after(self, attempt: int, outcome: httpx.Response | httpx.TransportError) -> float | None:
+        """Seconds to wait before trying again, or None when `outcome` is final (then `result` it).
+        A connection failure on the last attempt is raised."""
+        last = attempt >= self.max_retries
+        if isinstance(outcome, httpx.TransportError):
+            if last:
+                raise outcome
+            return self.delay(attempt, None)
+        if outcome.status_code in RETRY_STATUSES and not last:
+            return self.delay(attempt, outcome)
+        return None
 
-def _body(pairs: Sequence[Mapping[str, Any]], threshold: float | None) -> dict[str, Any]:
+    @staticmethod
+    def result(response: httpx.Response) -> dict[str, Any]:
+        if response.is_error:
+            raise RelevanceAPIError.from_response(response)
+        return response.json()
+
+
+def _score_call(
+    task: str, pairs: Sequence[Mapping[str, Any]], threshold: float | None
+) -> tuple[str, str, dict[str, Any]]:
     body: dict[str, Any] = {"pairs": [dict(p) for p in pairs]}
     if threshold is not None:
         body["threshold"] = threshold
-    return body
+    return "POST", f"/v1/relevance/{task}", {"json": body}
 
 
-def _headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+def _reload_call(refs: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """`model=...`, `task_models={...}` or `<task>_model=...` (e.g. `qc_model=`); none: re-read."""
+    return "POST", "/admin/reload", {"json": dict(refs) or None}
 
 
-class RelevanceClient:
+class _Base:
+    def __init__(
+        self, *, api_key: str | None, max_retries: int, backoff_s: float, max_backoff_s: float
+    ) -> None:
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._policy = RetryPolicy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+
+
+class RelevanceClient(_Base):
     def __init__(
         self,
         base_url: str,
@@ -79,10 +114,12 @@ class RelevanceClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=base_url, timeout=timeout, headers=_headers(api_key), transport=transport
+        super().__init__(
+            api_key=api_key, max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s
         )
-        self._policy = _Policy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+        self._http = httpx.Client(
+            base_url=base_url, timeout=timeout, headers=self._headers, transport=transport
+        )
         self._sleep = sleep
 
     def __enter__(self) -> RelevanceClient:
@@ -95,25 +132,21 @@ class RelevanceClient:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        for attempt in range(self._policy.max_retries + 1):
-            last = attempt == self._policy.max_retries
+        attempt = 0
+        while True:
             try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError:
-                if last:
-                    raise
-                self._sleep(self._policy.delay(attempt, None))
-                continue
-            if response.status_code in RETRY_STATUSES and not last:
-                self._sleep(self._policy.delay(attempt, response))
-                continue
-            if response.is_error:
-                raise RelevanceAPIError.from_response(response)
-            return response.json()
-        raise AssertionError("unreachable")
+                outcome: httpx.Response | httpx.TransportError = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                outcome = exc
+            wait = self._policy.after(attempt, outcome)
+            if wait is None:
+                return self._policy.result(outcome)  # type: ignore[arg-type]  # only a response is final
+            self._sleep(wait)
+            attempt += 1
 
     def score(self, task: str, pairs: Sequence[Mapping[str, Any]], *, threshold: float | None = None) -> dict:
-        return self.request("POST", f"/v1/relevance/{task}", json=_body(pairs, threshold))
+        method, path, kwargs = _score_call(task, pairs, threshold)
+        return self.request(method, path, **kwargs)
 
     def score_qc(self, pairs: Sequence[Mapping[str, Any]], *, threshold: float | None = None) -> dict:
         return self.score("qc", pairs, threshold=threshold)
@@ -130,11 +163,12 @@ class RelevanceClient:
         except httpx.TransportError:
             return False
 
-    def reload(self, **refs: str) -> dict:
-        return self.request("POST", "/admin/reload", json=refs or None)
+    def reload(self, **refs: Any) -> dict:
+        method, path, kwargs = _reload_call(refs)
+        return self.request(method, path, **kwargs)
 
 
-class AsyncRelevanceClient:
+class AsyncRelevanceClient(_Base):
     def __init__(
         self,
         base_url: str,
@@ -147,10 +181,12 @@ class AsyncRelevanceClient:
         sleep: Callable[[float], Any] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, headers=_headers(api_key), transport=transport
+        super().__init__(
+            api_key=api_key, max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s
         )
-        self._policy = _Policy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+        self._http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, headers=self._headers, transport=transport
+        )
         self._sleep = sleep
 
     async def __aenter__(self) -> AsyncRelevanceClient:
@@ -163,27 +199,25 @@ class AsyncRelevanceClient:
         await self._http.aclose()
 
     async def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        for attempt in range(self._policy.max_retries + 1):
-            last = attempt == self._policy.max_retries
+        attempt = 0
+        while True:
             try:
-                response = await self._http.request(method, path, **kwargs)
-            except httpx.TransportError:
-                if last:
-                    raise
-                await self._sleep(self._policy.delay(attempt, None))
-                continue
-            if response.status_code in RETRY_STATUSES and not last:
-                await self._sleep(self._policy.delay(attempt, response))
-                continue
-            if response.is_error:
-                raise RelevanceAPIError.from_response(response)
-            return response.json()
-        raise AssertionError("unreachable")
+                outcome: httpx.Response | httpx.TransportError = await self._http.request(
+                    method, path, **kwargs
+                )
+            except httpx.TransportError as exc:
+                outcome = exc
+            wait = self._policy.after(attempt, outcome)
+            if wait is None:
+                return self._policy.result(outcome)  # type: ignore[arg-type]  # only a response is final
+            await self._sleep(wait)
+            attempt += 1
 
     async def score(
         self, task: str, pairs: Sequence[Mapping[str, Any]], *, threshold: float | None = None
     ) -> dict:
-        return await self.request("POST", f"/v1/relevance/{task}", json=_body(pairs, threshold))
+        method, path, kwargs = _score_call(task, pairs, threshold)
+        return await self.request(method, path, **kwargs)
 
     async def score_qc(self, pairs: Sequence[Mapping[str, Any]], *, threshold: float | None = None) -> dict:
         return await self.score("qc", pairs, threshold=threshold)
@@ -200,5 +234,6 @@ class AsyncRelevanceClient:
         except httpx.TransportError:
             return False
 
-    async def reload(self, **refs: str) -> dict:
-        return await self.request("POST", "/admin/reload", json=refs or None)
+    async def reload(self, **refs: Any) -> dict:
+        method, path, kwargs = _reload_call(refs)
+        return await self.request(method, path, **kwargs)

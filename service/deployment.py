@@ -1,10 +1,11 @@
 """Which checkpoints serve which task, and swapping them without downtime.
 
-A `Deployment` is one generation of loaded backends (task -> backend). Requests lease the current
-deployment for their whole life; a reload loads and warms the new generation beside the old one, swaps
-it in for new requests, and closes the old backends only when their last lease is returned, so requests
-in flight finish on the model they started with. A checkpoint that fails to open, load or warm up is
-refused and the current generation keeps serving.
+A served model is a checkpoint, its pair encoder and the backend that scores the encoded pairs
+(`ServedModel`; tokenization stays outside the backend, see `service.encoding`). A `Deployment` is one
+generation of served models (task -> model). Requests lease the current deployment for their whole life; a
+reload loads and warms the new generation beside the old one, swaps it in for new requests, and closes the
+old backends only when their last lease is returned, so requests in flight finish on the model they started
+with. A checkpoint that fails to open, load or warm up is refused and the current generation keeps serving.
 """
 
 from __future__ import annotations
@@ -13,35 +14,44 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import CARD_FILENAME, Checkpoint, CheckpointError, ModelStore, PairInput, Task, open_checkpoint
+from models import (
+    CARD_FILENAME,
+    Checkpoint,
+    CheckpointError,
+    ModelStore,
+    PairEncoder,
+    PairInput,
+    Task,
+    open_checkpoint,
+    registered_tasks,
+)
 from service.backends import Backend, BackendFactory
-from service.errors import ApiError, ErrorType
+from service.encoding import load_encoder
+from service.errors import ApiError, ErrorType, not_ready
 from service.metrics import Metrics
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WARMUP_PAIR = {
-    Task.QC: ("running shoes", "sports,shoes,running shoes"),
-    Task.QI: ("running shoes", "men's trail running shoe"),
-}
-
 
 @dataclass(frozen=True)
 class ModelRefs:
-    """What to serve: one joint model, per-task models, or (all None) the newest in the store."""
+    """What to serve: one joint model, a model per task, or (neither) the newest in the store."""
 
     model: str | None = None
-    qc_model: str | None = None
-    qi_model: str | None = None
+    task_models: Mapping[Task, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return not (self.model or self.qc_model or self.qi_model)
+        return not (self.model or any(self.task_models.values()))
+
+    @classmethod
+    def of(cls, settings: Settings) -> ModelRefs:
+        return cls(model=settings.model, task_models=dict(settings.task_models))
 
 
 def plan_checkpoints(
@@ -52,8 +62,8 @@ def plan_checkpoints(
         ckpt = open_checkpoint(store.resolve(refs.model), verify_weights=verify_weights)
         return dict.fromkeys(ckpt.card.tasks, ckpt)
     plan: dict[Task, Checkpoint] = {}
-    for task, ref in ((Task.QC, refs.qc_model), (Task.QI, refs.qi_model)):
-        if ref:
+    for task in registered_tasks():
+        if ref := refs.task_models.get(task):
             plan[task] = open_checkpoint(store.resolve(ref), task=task, verify_weights=verify_weights)
     if plan:
         # The same directory named for both tasks is loaded once.
@@ -61,7 +71,7 @@ def plan_checkpoints(
         return {task: by_path[ck.path.resolve()] for task, ck in plan.items()}
     valid = [e for e in store.list() if e.checkpoint is not None]
     valid.sort(key=_arrival_time, reverse=True)
-    for task in Task:
+    for task in registered_tasks():
         newest = next((e.checkpoint for e in valid if e.checkpoint.serves(task)), None)
         if newest is not None:
             plan[task] = newest
@@ -70,7 +80,7 @@ def plan_checkpoints(
         detail = f" (invalid: {'; '.join(problems)})" if problems else ""
         raise CheckpointError(
             f"no servable checkpoint under {store.root}{detail}; train one (`python -m training run`) or set "
-            "RELEVANCE_MODEL / RELEVANCE_QC_MODEL / RELEVANCE_QI_MODEL"
+            "RELEVANCE_MODEL / RELEVANCE_TASK_MODELS (or RELEVANCE_<TASK>_MODEL)"
         )
     if verify_weights:
         opened = {p: open_checkpoint(p, verify_weights=True) for p in {ck.path for ck in plan.values()}}
@@ -85,27 +95,39 @@ def _arrival_time(entry) -> float:
     return max(max(st.st_mtime, st.st_ctime) for st in stats)
 
 
+@dataclass(frozen=True, eq=False)
+class ServedModel:
+    """One loaded checkpoint: the encoder turning its pairs into token ids, the backend scoring them."""
+
+    checkpoint: Checkpoint
+    encoder: PairEncoder
+    backend: Backend
+
+
 @dataclass(eq=False)
 class Deployment:
     generation: int
-    backends: dict[Task, Backend]
+    models: dict[Task, ServedModel]
     leases: int = 0
-    retired: bool = False
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def unique_backends(self) -> list[Backend]:
-        return list({id(b): b for b in self.backends.values()}.values())
+    def unique(self) -> list[ServedModel]:
+        """Each served model once (a joint model serves several tasks)."""
+        return list({id(m): m for m in self.models.values()}.values())
 
-    def backend_for(self, task: Task) -> Backend:
-        backend = self.backends.get(task)
-        if backend is None:
-            served = ", ".join(t.value for t in self.backends) or "none"
+    def unique_backends(self) -> list[Backend]:
+        return [m.backend for m in self.unique()]
+
+    def model_for(self, task: Task) -> ServedModel:
+        served = self.models.get(task)
+        if served is None:
+            names = ", ".join(t.value for t in self.models) or "none"
             raise ApiError(
                 ErrorType.UNKNOWN_TASK,
-                f"task {task.value!r} is not served by this deployment (served: {served})",
+                f"task {task.value!r} is not served by this deployment (served: {names})",
                 param="task",
             )
-        return backend
+        return served
 
 
 class ModelManager:
@@ -129,9 +151,10 @@ class ModelManager:
         self._lock = asyncio.Lock()
         self._closers: set[asyncio.Task[None]] = set()
 
-    @property
-    def ready(self) -> bool:
-        return self.current is not None
+    def not_ready(self) -> ApiError:
+        """Why nothing is served yet: still loading, or the initial load failed."""
+        reason = f"no model loaded: {self.load_error}" if self.load_error else "models are still loading"
+        return not_ready(reason, retry_after_s=self.settings.retry_after_s)
 
     async def load_initial(self) -> None:
         try:
@@ -143,8 +166,8 @@ class ModelManager:
     async def reload(self, refs: ModelRefs | None, *, initial: bool = False) -> Deployment:
         """Load, warm and swap in a new generation; on any failure keep the current one and raise.
 
-        `refs` naming only one task's model replaces that task's model and keeps the other; no refs
-        re-reads the active ones (new weights at the same path, or the newest in the store)."""
+        `refs` naming only some tasks' models replaces those and keeps the others; no refs re-reads the
+        active ones (new weights at the same path, or the newest in the store)."""
         async with self._lock:
             refs = self._merge(refs)
             try:
@@ -171,9 +194,9 @@ class ModelManager:
             if not initial:
                 self.metrics.model_reloads.labels(result="success").inc()
             self.metrics.set_models(
-                (task.value, b.checkpoint.name, b.name) for task, b in deployment.backends.items()
+                (task.value, m.checkpoint.name, m.backend.name) for task, m in deployment.models.items()
             )
-            served = {task.value: b.checkpoint.name for task, b in deployment.backends.items()}
+            served = {task.value: m.checkpoint.name for task, m in deployment.models.items()}
             log.info("serving models", extra={"generation": deployment.generation, "models": served})
             if old is not None:
                 self._retire(old)
@@ -184,19 +207,15 @@ class ModelManager:
             return self.refs
         if refs.model or self.current is None:
             return refs
-        active = {task: str(b.checkpoint.path) for task, b in self.current.backends.items()}
-        return ModelRefs(
-            qc_model=refs.qc_model or active.get(Task.QC), qi_model=refs.qi_model or active.get(Task.QI)
-        )
+        active = {task: str(m.checkpoint.path) for task, m in self.current.models.items()}
+        return ModelRefs(task_models={**active, **{t: ref for t, ref in refs.task_models.items() if ref}})
 
     async def _load(self, refs: ModelRefs) -> Deployment:
         plan = await asyncio.to_thread(plan_checkpoints, refs, self.store)
-        # A backend already serving the identical checkpoint (same path, card and weights) is kept.
-        running = {
-            b.checkpoint.path.resolve(): b for b in (self.current.unique_backends() if self.current else [])
-        }
-        loaded: dict[Path, Backend] = {}
-        fresh: list[Backend] = []
+        # A model already serving the identical checkpoint (same path, card and weights) is kept.
+        running = {m.checkpoint.path.resolve(): m for m in (self.current.unique() if self.current else [])}
+        loaded: dict[Path, ServedModel] = {}
+        fresh: list[ServedModel] = []
         try:
             for ckpt in plan.values():
                 key = ckpt.path.resolve()
@@ -206,37 +225,36 @@ class ModelManager:
                 if same is not None and same.checkpoint.card == ckpt.card:
                     loaded[key] = same
                     continue
-                loaded[key] = await self.factory(ckpt, self.settings)
+                encoder = await asyncio.to_thread(load_encoder, ckpt)
+                loaded[key] = ServedModel(ckpt, encoder, await self.factory(ckpt, self.settings))
                 fresh.append(loaded[key])
-            backends = {task: loaded[ckpt.path.resolve()] for task, ckpt in plan.items()}
-            for task, backend in backends.items():
-                if any(backend is f for f in fresh):
-                    await self._warm_up(task, backend)
+            models = {task: loaded[ckpt.path.resolve()] for task, ckpt in plan.items()}
+            for task, served in models.items():
+                if any(served is f for f in fresh):
+                    await self._warm_up(task, served)
         except BaseException:
-            for backend in fresh:
+            for served in fresh:
                 with contextlib.suppress(Exception):
-                    await backend.close()
+                    await served.backend.close()
             raise
         self._generation += 1
-        return Deployment(generation=self._generation, backends=backends)
+        return Deployment(generation=self._generation, models=models)
 
     @staticmethod
-    async def _warm_up(task: Task, backend: Backend) -> None:
-        query, target = WARMUP_PAIR[task]
-        encoded = backend.encoder.encode_batch([PairInput(task=task, query=query, target=target)] * 2)
-        scores = await backend.score(encoded)
+    async def _warm_up(task: Task, served: ServedModel) -> None:
+        """Score the task's warm-up pair twice, straight on the backend (not through the batcher)."""
+        query, target = task.spec.warmup
+        encoded = served.encoder.encode_batch([PairInput(task=task, query=query, target=target)] * 2)
+        scores = await served.backend.score(encoded)
         if len(scores) != 2 or not all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores):
-            raise ValueError(f"warm-up batch of {backend.checkpoint.name} gave invalid scores {scores}")
+            raise ValueError(f"warm-up batch of {served.checkpoint.name} gave invalid scores {scores}")
 
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[Deployment]:
+        """The current deployment, kept open (its backends not closed) until the lease is returned."""
         deployment = self.current
         if deployment is None:
-            raise ApiError(
-                ErrorType.NOT_READY,
-                "models are still loading" if not self.load_error else f"no model loaded: {self.load_error}",
-                headers={"Retry-After": str(self.settings.retry_after_s)},
-            )
+            raise self.not_ready()
         deployment.leases += 1
         deployment._idle.clear()
         try:
@@ -247,7 +265,6 @@ class ModelManager:
                 deployment._idle.set()
 
     def _retire(self, old: Deployment) -> None:
-        old.retired = True
         if old.leases == 0:
             old._idle.set()
         task = asyncio.create_task(self._close_when_idle(old), name=f"retire-gen-{old.generation}")
@@ -277,14 +294,13 @@ class ModelManager:
         if self.current is None:
             return []
         out = []
-        for backend in self.current.unique_backends():
-            card = backend.checkpoint.card
+        for served in self.current.unique():
             out.append(
                 {
-                    "tasks": [t.value for t, b in self.current.backends.items() if b is backend],
-                    "backend": backend.name,
-                    "path": str(backend.checkpoint.path),
-                    "card": card,
+                    "tasks": [t.value for t, m in self.current.models.items() if m is served],
+                    "backend": served.backend.name,
+                    "path": str(served.checkpoint.path),
+                    "card": served.checkpoint.card,
                 }
             )
         return out

@@ -14,7 +14,7 @@ from service.cache import ScoreCache
 from service.deployment import ModelManager
 from service.errors import ApiError, ErrorType
 from service.metrics import Metrics
-from service.scoring import ScoringService
+from service.relevance.serving import ScoringService
 from service.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="one of the configured API keys (none configured = open)")
@@ -43,6 +43,10 @@ async def get_manager(request: Request) -> ModelManager:
     return request.app.state.services.manager
 
 
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.services.settings
+
+
 async def require_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 ) -> None:
@@ -67,3 +71,4 @@ async def require_api_key(
 ServicesDep = Annotated[Services, Depends(get_services)]
 ScoringDep = Annotated[ScoringService, Depends(get_scoring)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -47,8 +47,10 @@ STATUS: dict[ErrorType, int] = {
 }
 assert set(STATUS) == set(ErrorType), "every error type needs a status"
 
-# Statuses a client should retry after waiting (Retry-After is sent with them).
+# Errors a client should retry after waiting (Retry-After is sent with them), and their statuses: the
+# one list the Python client's retry policy reads too.
 RETRYABLE = frozenset({ErrorType.OVERLOADED, ErrorType.NOT_READY, ErrorType.BACKEND_UNAVAILABLE})
+RETRYABLE_STATUSES = frozenset(STATUS[t] for t in RETRYABLE)
 
 
 class ApiError(Exception):
@@ -71,6 +73,12 @@ class ApiError(Exception):
     @property
     def status(self) -> int:
         return STATUS[self.type]
+
+
+def not_ready(reason: str, *, retry_after_s: int | None = None) -> ApiError:
+    """The 503 every "cannot serve yet" path raises (loading, unhealthy, shutting down)."""
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    return ApiError(ErrorType.NOT_READY, reason, headers=headers)
 
 
 class ErrorDetail(BaseModel):

@@ -1,13 +1,17 @@
-"""HTTP plumbing shared by every route: the one error body, request ids, limits on the body, and
-per-request metrics and access logs (pure ASGI, so streaming and disconnects pass through untouched)."""
+"""HTTP plumbing shared by every route: the one error body, request ids, limits on the body, per-request
+metrics and access logs (pure ASGI, so streaming and disconnects pass through untouched), and the one place
+a request whose client went away is cancelled (`cancel_on_disconnect`, counted as 499 here)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Collection
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,9 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import STATUS, ApiError, ErrorBody, ErrorType
 from service.logs import request_id
 from service.metrics import Metrics
-from service.scoring import ClientDisconnected
 
 log = logging.getLogger("service.access")
+T = TypeVar("T")
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
@@ -38,6 +42,34 @@ class BodyTooLarge(StarletteHTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body exceeds {limit} bytes")
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its answer was ready; the work for it was cancelled."""
+
+
+async def _disconnected(request: Request) -> None:
+    """Resolves when the client closes the connection (the body has been read by then)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """`await work`, unless the client disconnects first: then `work` is cancelled (and with it whatever
+    it queued) and `ClientDisconnected` raised, which the middleware logs and counts as 499."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():  # the client left, or this request itself was cancelled
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        watcher.cancel()
+    if task.cancelled():
+        raise ClientDisconnected
+    return task.result()
 
 
 def error_response(err: ApiError, metrics: Metrics | None) -> JSONResponse:
@@ -87,20 +119,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(ApiError(kind, message, headers=dict(exc.headers or {})), _metrics_of(request))
 
 
-def task_label(path: str) -> str | None:
-    """Metrics label of an API path: the task for scoring routes, "none" for other API routes."""
+def task_label(path: str, tasks: Collection[str]) -> str | None:
+    """Metrics label of an API path: the task for scoring routes of `tasks` (the app's routed tasks),
+    "unknown" for other scoring paths, "none" for other API routes, None for probes and metrics."""
     if path.startswith("/v1/relevance/"):
         task = path.removeprefix("/v1/relevance/").strip("/")
-        return task if task in ("qc", "qi") else "unknown"
+        return task if task in tasks else "unknown"
     if path.startswith(("/v1/", "/admin/")):
         return "none"
     return None
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, tasks: Collection[str]) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.tasks = frozenset(tasks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,7 +146,7 @@ class RequestContextMiddleware:
         rid = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id.set(rid)
         path: str = scope["path"]
-        task = task_label(path)
+        task = task_label(path, self.tasks)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -139,7 +173,7 @@ class RequestContextMiddleware:
                     raise BodyTooLarge(self.max_body_bytes)
             return message
 
-        scoring = task in ("qc", "qi")
+        scoring = task in self.tasks
         if scoring and metrics is not None:
             metrics.inflight.inc()
         try:

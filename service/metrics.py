@@ -1,8 +1,9 @@
-"""Every Prometheus metric of the service (contract 3): names live here and nowhere else.
+"""Every Prometheus metric of the service: names live here and nowhere else (the metrics table of
+docs/operations.md describes them; dashboards and alerts depend on them).
 
 Each app owns a `CollectorRegistry`, so several apps can live in one process (tests). Backends that
-bring their own metrics (vLLM's `vllm:` family) expose them through `extra_registries`, which the
-`/metrics` route renders after the app's own.
+bring their own metrics (vLLM's `vllm:` family) expose them through `backends.base.ExposesMetrics`, which
+the `/metrics` route renders after the app's own.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
-from models import Task
+from models import registered_tasks
 from service.errors import ErrorType
 
 PREFIX = "relevance_"
@@ -114,10 +115,10 @@ class Metrics:
             self.rejected.labels(reason=reason.value)
         for result in ("success", "failure"):
             self.model_reloads.labels(result=result)
-        for task in Task:  # a fast load can start and end between two scrapes: rate() needs the 0 before it
+        # A fast load can start and end between two scrapes: rate() needs the 0 before it.
+        for task in registered_tasks():
             for counter in (self.cache_hits, self.cache_misses, self.pairs_truncated):
                 counter.labels(task=task.value)
-        self.extra_registries: list[Collector] = []
 
     def set_models(self, entries: Iterable[tuple[str, str, str]]) -> None:
         """(task, model name, backend) of every served task; replaces the previous set."""
@@ -129,6 +130,6 @@ class Metrics:
 
     def render(self, extra: Iterable[Collector] = ()) -> bytes:
         parts = [generate_latest(self.registry)]
-        unique = {id(reg): reg for reg in (*self.extra_registries, *extra)}  # two tasks may share a backend
+        unique = {id(reg): reg for reg in extra}  # two tasks may share a backend
         parts += [generate_latest(reg) for reg in unique.values()]  # type: ignore[arg-type]
         return b"".join(parts)

@@ -1,18 +1,90 @@
-"""Service settings: every field is an environment variable `RELEVANCE_<NAME>` and a CLI flag `--<name>`."""
+"""Service settings: every field is an environment variable `RELEVANCE_<NAME>` and a CLI flag `--<name>`.
+
+Which checkpoint serves which task is `task_models` (`RELEVANCE_TASK_MODELS='{"qc": "name"}'` or
+`qc=name,qi=name`); each registered task also accepts its own `<task>_model` setting
+(`RELEVANCE_QC_MODEL`, `--qc-model`, `Settings(qc_model=...)`), the names used before `task_models`.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from models import Task, registered_tasks
 from models.inference import BATCH_COST_TOKENS
+
+ENV_PREFIX = "RELEVANCE_"
+
+
+def task_model_key(task: Task) -> str:
+    """The per-task setting of `task` ("qc_model"): an env variable, a CLI flag and a keyword."""
+    return f"{task}_model"
+
+
+def parse_task_models(value: Any) -> dict[str, str]:
+    """`{"qc": "name"}` as a mapping, its JSON, or `qc=name,qi=name`; empty names are dropped."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            value = json.loads(text)
+        else:
+            value = {}
+            for item in filter(None, (part.strip() for part in text.split(","))):
+                task, sep, name = item.partition("=")
+                if not sep:
+                    raise ValueError(f"task_models entry {item!r} is not task=model")
+                value[task.strip()] = name.strip()
+    if not isinstance(value, Mapping):
+        raise ValueError("task_models must be a mapping of task to model")
+    return {str(task): str(name) for task, name in value.items() if name}
+
+
+def fold_task_models(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with every `<task>_model` key folded into `task_models` (the per-task key wins)."""
+    per_task = {
+        task: data.pop(task_model_key(task)) for task in registered_tasks() if task_model_key(task) in data
+    }
+    if "task_models" in data or per_task:
+        try:
+            merged = parse_task_models(data.get("task_models"))
+        except ValueError:
+            return data  # invalid: left as given, for the field's validator to report
+        merged.update({task: str(name) for task, name in per_task.items() if name})
+        data["task_models"] = merged
+    return data
+
+
+class _TaskModelsSource:
+    """Wraps a settings source so that its task models arrive as one `task_models` mapping; sources then
+    merge per task (a flag for one task keeps the environment's model for another). The environment
+    source also reads the per-task variables (`RELEVANCE_QC_MODEL`), which are not fields."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource, *, read_env: bool = False) -> None:
+        self.inner = inner
+        self.read_env = read_env
+        self.__name__ = type(inner).__name__
+
+    def __call__(self) -> dict[str, Any]:
+        data = dict(self.inner())
+        if self.read_env:
+            env = {key.upper(): value for key, value in os.environ.items()}
+            for task in registered_tasks():
+                value = env.get(f"{ENV_PREFIX}{task_model_key(task)}".upper())
+                if value:
+                    data.setdefault(task_model_key(task), value)
+        return fold_task_models(data)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RELEVANCE_", extra="ignore", protected_namespaces=())
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", protected_namespaces=())
 
     # --- models ---
     backend: Literal["torch", "vllm"] = Field("torch", description="scoring runtime")
@@ -20,8 +92,11 @@ class Settings(BaseSettings):
     model: str | None = Field(
         None, description="one joint checkpoint serving every task it lists (name or path)"
     )
-    qc_model: str | None = Field(None, description="checkpoint serving QC (name in the store or path)")
-    qi_model: str | None = Field(None, description="checkpoint serving QI (name in the store or path)")
+    task_models: Annotated[dict[Task, str], NoDecode] = Field(
+        default_factory=dict,
+        description='checkpoint per task (name in the store or path): JSON {"qc": "name"} or '
+        "qc=name,qi=name; each task also has its own --<task>-model flag",
+    )
     device: str = Field("cpu", description="torch device, e.g. cpu or cuda:0")
     dtype: str | None = Field(
         None, description="weights dtype (float32, bfloat16, float16); default: the card's"
@@ -83,6 +158,13 @@ class Settings(BaseSettings):
         30.0, ge=0, description="longest shutdown waits for in-flight requests"
     )
 
+    @classmethod
+    def env_names(cls) -> set[str]:
+        """Every environment variable the settings read: one per field, and each registered task's
+        `RELEVANCE_<TASK>_MODEL`."""
+        fields = {f"{ENV_PREFIX}{name.upper()}" for name in cls.model_fields}
+        return fields | {f"{ENV_PREFIX}{task_model_key(task).upper()}" for task in registered_tasks()}
+
     @property
     def batch_wait_s(self) -> float:
         """`batch_max_wait_ms` in seconds, or the backend's default (measured on the torch backend, 0 vs
@@ -100,6 +182,32 @@ class Settings(BaseSettings):
             return self.batch_concurrency
         return 8 if self.backend == "vllm" else 1
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[Any, ...]:
+        return (
+            _TaskModelsSource(init_settings),
+            _TaskModelsSource(env_settings, read_env=True),
+            _TaskModelsSource(dotenv_settings),
+            file_secret_settings,
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_task_models(cls, data: Any) -> Any:
+        return fold_task_models(dict(data)) if isinstance(data, Mapping) else data
+
+    @field_validator("task_models", mode="before")
+    @classmethod
+    def _parse_task_models(cls, value: Any) -> Any:
+        return parse_task_models(value)
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
@@ -109,8 +217,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.model and (self.qc_model or self.qi_model):
-            raise ValueError("set either model (one joint checkpoint) or qc_model/qi_model, not both")
+        if self.model and self.task_models:
+            raise ValueError("set either model (one joint checkpoint) or per-task models, not both")
         if self.max_pairs_per_request > self.max_queue_pairs:
             raise ValueError(
                 f"max_pairs_per_request ({self.max_pairs_per_request}) exceeds max_queue_pairs "

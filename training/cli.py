@@ -18,7 +18,7 @@ STAGE_MODULES = (
     "training.splits",
     "training.translate",
     "training.finetune",
-    "training.evaluate",
+    "training.report",
     "training.merge",
     "training.predict",
     "training.pipeline",
@@ -34,15 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name in STAGE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # a stage not built yet
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

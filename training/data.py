@@ -12,47 +12,22 @@ instead of one error at a time.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import io
 import json
 import logging
 import math
-import os
-import sys
-import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from models import PairInput, Task
+from models import PairInput, Task, registered_tasks
+from models.io import atomic_write_text
+from training.data_report import MAX_CONFLICT_EXAMPLES, MAX_LINES_PER_REASON, Conflict, DataReport
+from training.datafile import DataError, data_format, iter_csv, iter_jsonl, read_text
 
 log = logging.getLogger(__name__)
-
-TARGET_FIELD: dict[Task, str] = {Task.QC: "category_path", Task.QI: "item_title"}
-JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
-CSV_SUFFIXES = (".csv",)
-MAX_LINES_PER_REASON = 10
-MAX_CONFLICT_EXAMPLES = 10
-
-# Why a row was rejected; the keys appear in reports and error messages.
-REASONS: dict[str, str] = {
-    "malformed_json": "line is not a JSON object",
-    "malformed_row": "CSV row has the wrong number of fields",
-    "missing_field": "a required field is absent",
-    "unknown_task": "task is not qc/qi",
-    "wrong_task": "row belongs to the other task",
-    "empty_text": "empty, NaN or whitespace-only text",
-    "bad_label": "label is not 0/1",
-    "missing_label": "label is empty",
-    "duplicate_id": "id repeats an earlier row with different content",
-}
-
-
-class DataError(ValueError):
-    """The data file cannot be used as given; the message says what to fix and where."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +36,7 @@ class Example:
     task: Task
     language: str
     query: str
-    target: str  # category path "a,b,c" (QC) or item title (QI)
+    target: str  # the task's target field: category path "a,b,c" (QC), item title (QI), ...
     label: int | None = None  # None for unlabelled (test / predict) data
     query_en: str | None = None  # English translation of the query, when known
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -70,183 +45,8 @@ class Example:
         return PairInput(task=self.task, query=self.query, target=self.target, query_en=self.query_en)
 
 
-@dataclass(frozen=True, slots=True)
-class Conflict:
-    """One (task, query, target) that carries both labels; every row is kept."""
-
-    task: Task
-    query: str
-    target: str
-    lines_by_label: dict[int, list[int]]
-
-
-@dataclass
-class DataReport:
-    path: str
-    format: str
-    rows_read: int = 0
-    rows_kept: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
-    lines: dict[str, list[int]] = field(default_factory=dict)  # reason -> first line numbers
-    messages: dict[str, list[str]] = field(default_factory=dict)  # reason -> first detailed messages
-    errors: dict[str, int] = field(default_factory=dict)  # reason -> rows with that problem
-    duplicates_dropped: int = 0
-    duplicate_lines: list[int] = field(default_factory=list)
-    conflicts: int = 0
-    conflict_examples: list[Conflict] = field(default_factory=list)
-    by_task: dict[str, int] = field(default_factory=dict)
-    by_language: dict[str, int] = field(default_factory=dict)
-    by_label: dict[str, int] = field(default_factory=dict)
-
-    def _error(self, reason: str, line: int, message: str) -> None:
-        self.errors[reason] = self.errors.get(reason, 0) + 1
-        if len(self.lines.setdefault(reason, [])) < MAX_LINES_PER_REASON:
-            self.lines[reason].append(line)
-            self.messages.setdefault(reason, []).append(f"line {line}: {message}")
-
-    @property
-    def error_rows(self) -> int:
-        return sum(self.errors.values())
-
-    def error_summary(self) -> str:
-        parts = []
-        for reason, count in sorted(self.errors.items(), key=lambda kv: -kv[1]):
-            shown = ", ".join(map(str, self.lines.get(reason, [])))
-            more = " ..." if count > len(self.lines.get(reason, [])) else ""
-            first = self.messages.get(reason, [""])[0]
-            parts.append(
-                f"  {reason} ({REASONS.get(reason, reason)}): {count} rows, lines {shown}{more}; e.g. {first}"
-            )
-        return "\n".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The counts as plain JSON (for run records and model cards)."""
-        return {
-            "path": self.path,
-            "rows_read": self.rows_read,
-            "rows_kept": self.rows_kept,
-            "dropped": dict(self.dropped),
-            "duplicates_dropped": self.duplicates_dropped,
-            "conflicts": self.conflicts,
-            "by_task": dict(self.by_task),
-            "by_language": dict(self.by_language),
-            "by_label": dict(self.by_label),
-        }
-
-    def summary(self) -> str:
-        out = [
-            f"{self.path} ({self.format}): {self.rows_read} rows read, {self.rows_kept} kept",
-        ]
-        if self.errors:
-            verb = "dropped" if self.dropped else "found"
-            out.append(f"invalid rows {verb}: {self.error_rows}")
-            out.append(self.error_summary())
-        if self.duplicates_dropped:
-            lines = ", ".join(map(str, self.duplicate_lines))
-            more = " ..." if self.duplicates_dropped > len(self.duplicate_lines) else ""
-            out.append(f"exact duplicates dropped: {self.duplicates_dropped} (lines {lines}{more})")
-        if self.conflicts:
-            out.append(f"conflicting labels (kept): {self.conflicts} query/target pairs carry both labels")
-            for c in self.conflict_examples[:5]:
-                where = "; ".join(
-                    f"label {lab} at lines {ls[:5]}" for lab, ls in sorted(c.lines_by_label.items())
-                )
-                out.append(f"  {c.task.value} {c.query!r} / {c.target!r}: {where}")
-        if self.by_task:
-            out.append("tasks: " + ", ".join(f"{k} {v}" for k, v in sorted(self.by_task.items())))
-        if self.by_language:
-            out.append(
-                "languages: "
-                + ", ".join(f"{k} {v}" for k, v in sorted(self.by_language.items(), key=lambda kv: -kv[1]))
-            )
-        if self.by_label:
-            total = sum(self.by_label.values())
-            pos = self.by_label.get("1", 0)
-            rate = f" (positive rate {pos / total:.3f})" if total and "None" not in self.by_label else ""
-            out.append("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(self.by_label.items())) + rate)
-        return "\n".join(out)
-
-
 # --------------------------------------------------------------------------------------------------
 # Reading
-
-
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    line: int
-    row: dict[str, Any] | None  # None: the line could not be parsed
-    problem: tuple[str, str] | None = None  # (reason, message) when row is None
-
-
-def _data_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        return "jsonl"
-    if suffix in CSV_SUFFIXES:
-        return "csv"
-    raise DataError(
-        f"{path}: unsupported data format {suffix or '(no suffix)'!r}; "
-        f"use JSON lines ({', '.join(JSONL_SUFFIXES)}) or CSV ({', '.join(CSV_SUFFIXES)})"
-    )
-
-
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}: not UTF-8 text (invalid byte at line {line}, offset {exc.start})") from exc
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines split on \\n only: str.splitlines() would also split on U+2028, NEL and friends, which
-    JSON allows raw inside strings (json.dumps(ensure_ascii=False) writes them)."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.removesuffix("\r") for line in lines]
-
-
-def _iter_jsonl(text: str) -> Iterator[_Raw]:
-    for number, line in enumerate(split_lines(text), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield _Raw(number, None, ("malformed_json", f"invalid JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        if not isinstance(row, dict):
-            yield _Raw(number, None, ("malformed_json", f"expected a JSON object, got {type(row).__name__}"))
-            continue
-        yield _Raw(number, {str(k).strip().lower(): v for k, v in row.items()})
-
-
-def _iter_csv(text: str) -> tuple[list[str], Iterator[_Raw]]:
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        return [], iter(())
-
-    def rows() -> Iterator[_Raw]:
-        last = reader.line_num
-        for values in reader:
-            start, last = last + 1, reader.line_num  # a quoted field may span lines: report the first
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                yield _Raw(
-                    start, None, ("malformed_row", f"{len(values)} fields, the header has {len(header)}")
-                )
-                continue
-            yield _Raw(start, dict(zip(header, values, strict=True)))
-
-    return header, rows()
 
 
 def _is_missing(value: Any) -> bool:
@@ -280,13 +80,18 @@ def parse_label(value: Any) -> int | None:
 
 
 def parse_task(value: Any) -> Task:
+    """A registered task from its name in any case ("QC", "qc"); ValueError naming the registered ones."""
     text = _text(value)
     try:
-        return Task(text.lower()) if text else Task("")
+        return Task(text.lower() if text else "")
     except ValueError:
         raise ValueError(
-            f"unknown task {value!r}; expected one of {[t.value for t in Task]} (any case)"
+            f"unknown task {value!r}; expected one of {[t.value for t in registered_tasks()]} (any case)"
         ) from None
+
+
+def _target_fields() -> dict[Task, str]:
+    return {task: task.spec.target_field for task in registered_tasks()}
 
 
 def _required_columns(
@@ -295,33 +100,35 @@ def _required_columns(
     """Fail at once when a column the file needs is absent; returns the task implied by the columns."""
     found = list(columns)
     have = set(found)
+    fields = _target_fields()
     missing = [c for c in ("language", "origin_query") if c not in have]
     if require_labels and "label" not in have:
         missing.append("label")
     implied = task
     if "task" in have:
-        # Rows say their task (a joint file mixes both), so any target column will do here.
-        if not any(col in have for col in TARGET_FIELD.values()):
-            missing.append(" or ".join(TARGET_FIELD.values()))
+        # Rows say their task (a joint file mixes tasks), so any target column will do here.
+        if not any(col in have for col in fields.values()):
+            missing.append(" or ".join(fields.values()))
     else:
         if implied is None:
-            targets = [t for t, col in TARGET_FIELD.items() if col in have]
+            targets = [t for t, col in fields.items() if col in have]
             if len(targets) == 1:
                 implied = targets[0]  # a file with only category_path (or item_title) is single-task
         if implied is None:
             missing.append("task")
-        elif TARGET_FIELD[implied] not in have:
-            missing.append(TARGET_FIELD[implied])
+        elif implied.spec.target_field not in have:
+            missing.append(implied.spec.target_field)
     if missing:
+        targets = " | ".join(f"{col} ({t.value.upper()})" for t, col in fields.items())
         raise DataError(
             f"{path}: missing required column(s) {missing}; columns found: {found}. "
-            "Expected id?, task, language, origin_query, category_path (QC) | item_title (QI), label"
+            f"Expected id?, task, language, origin_query, {targets}, label"
             + ("" if require_labels else " (label optional)")
         )
     return implied
 
 
-_KNOWN = {"id", "task", "language", "origin_query", "category_path", "item_title", "label", "query_en"}
+_COMMON_FIELDS = {"id", "task", "language", "origin_query", "label", "query_en"}
 
 
 def _example(
@@ -345,7 +152,7 @@ def _example(
         row_task = default_task
     else:
         return "unknown_task", "task is empty"
-    target_field = TARGET_FIELD[row_task]
+    target_field = row_task.spec.target_field
     for name in ("language", "origin_query", target_field):
         if name not in raw:
             return "missing_field", f"field {name!r} is absent (row has {sorted(raw)})"
@@ -364,7 +171,8 @@ def _example(
     if label is None and require_labels:
         return "missing_label", f"label is empty ({raw.get('label')!r})"
     ident = _text(raw.get("id")) or f"{stem}-{line}"
-    extra = {k: str(v) for k, v in raw.items() if k not in _KNOWN and not _is_missing(v)}
+    known = _COMMON_FIELDS | set(_target_fields().values())
+    extra = {k: str(v) for k, v in raw.items() if k not in known and not _is_missing(v)}
     return Example(
         id=ident,
         task=row_task,
@@ -387,7 +195,7 @@ def load_examples(
 ) -> tuple[list[Example], DataReport]:
     """Read, validate and de-duplicate a data file.
 
-    `task` restricts the file to one task (rows of the other are errors, or dropped) and is the task of
+    `task` restricts the file to one task (rows of other tasks are errors, or dropped) and is the task of
     a file without a task column. Invalid rows raise one `DataError` listing every reason with counts and
     line numbers (`on_error="fail"`) or are dropped and counted (`"drop"`). Exact duplicates are dropped
     (`dedupe`, default: only for labelled data, since every unlabelled row needs its prediction);
@@ -398,12 +206,12 @@ def load_examples(
     task = parse_task(task) if task is not None and not isinstance(task, Task) else task
     dedupe = require_labels if dedupe is None else dedupe
     path = Path(path)
-    fmt = _data_format(path)
-    text = _read_text(path)
+    fmt = data_format(path)
+    text = read_text(path)
     report = DataReport(path=str(path), format=fmt)
 
     if fmt == "csv":
-        header, raws = _iter_csv(text)
+        header, raws = iter_csv(text)
         if not header:
             raise DataError(f"{path}: empty file (no header row)")
         default_task = _required_columns(header, task=task, require_labels=require_labels, path=path)
@@ -411,7 +219,7 @@ def load_examples(
     else:
         if text.lstrip().startswith("["):
             raise DataError(f"{path}: the file is one JSON array; expected JSON lines (one object per line)")
-        raws_list = list(_iter_jsonl(text))
+        raws_list = list(iter_jsonl(text))
         first = next((r.row for r in raws_list if r.row is not None), None)
         default_task = task
         if first is not None:
@@ -429,7 +237,7 @@ def load_examples(
         report.rows_read += 1
         if raw.row is None:
             assert raw.problem is not None
-            report._error(raw.problem[0], raw.line, raw.problem[1])
+            report.record_error(raw.problem[0], raw.line, raw.problem[1])
             continue
         result = _example(
             raw.row,
@@ -440,7 +248,7 @@ def load_examples(
             require_labels=require_labels,
         )
         if isinstance(result, tuple):
-            report._error(result[0], raw.line, result[1])
+            report.record_error(result[0], raw.line, result[1])
             continue
         key = (result.task, result.language, result.query, result.target, result.label)
         if dedupe and key in seen_rows:
@@ -449,7 +257,7 @@ def load_examples(
                 report.duplicate_lines.append(raw.line)
             continue
         if result.id in seen_ids:
-            report._error(
+            report.record_error(
                 "duplicate_id", raw.line, f"id {result.id!r} already used at line {seen_ids[result.id]}"
             )
             continue
@@ -516,7 +324,7 @@ def example_to_row(ex: Example) -> dict[str, Any]:
         "task": ex.task.value.upper(),
         "language": ex.language,
         "origin_query": ex.query,
-        TARGET_FIELD[ex.task]: ex.target,
+        ex.task.spec.target_field: ex.target,
     }
     if ex.label is not None:
         row["label"] = ex.label
@@ -525,29 +333,6 @@ def example_to_row(ex: Example) -> dict[str, Any]:
     for key, value in ex.extra.items():
         row.setdefault(key, value)
     return row
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a file through a temp file in the same directory and one rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def write_examples(path: str | Path, examples: Iterable[Example]) -> None:
@@ -568,8 +353,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task",
         type=str.lower,
-        choices=[t.value for t in Task],
-        help="keep only this task (rows of the other fail)",
+        choices=[t.value for t in registered_tasks()],
+        help="keep only this task (rows of other tasks fail)",
     )
     parser.add_argument(
         "--on-error",

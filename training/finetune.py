@@ -15,12 +15,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models import EncodedPair, InputSpec, Task
+from models import EncodedPair, InputSpec, PairEncoder
+from models.inference import score_encoded, uses_token_types
+from models.io import atomic_write_text
+from models.loading import load_tokenizer
+from training.bases import resolve_base
+from training.config import TrainConfig
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -32,93 +36,6 @@ log = logging.getLogger(__name__)
 # Written next to the trained model; `merge` reads it to rebuild base + adapter exactly.
 META_FILENAME = "finetune.json"
 FINAL_DIRNAME = "final"
-DEFAULT_TASK_PREFIX = {Task.QC: "query-category: ", Task.QI: "query-item: "}
-
-
-class LoraSettings(BaseModel):
-    """The paper's adapter: r=16, alpha=32, dropout 0.01 on every linear projection; head trained fully."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    r: int = Field(default=16, ge=1)
-    alpha: int = Field(default=32, ge=1)
-    dropout: float = Field(default=0.01, ge=0.0, lt=1.0)
-    # "all-linear" = q,k,v,o,gate,up,down (decoders) / every encoder linear (BERT); the classification
-    # head is excluded here and trained in full through peft's SEQ_CLS `modules_to_save`.
-    target_modules: str | list[str] = "all-linear"
-
-
-class TrainConfig(BaseModel):
-    """Hyper-parameters of one fine-tuning run. Defaults are the paper's recipe (arXiv 2510.25428)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_model: str = Field(description="a Hugging Face model directory or a base name (`bases list`)")
-    tasks: list[Task] = Field(default_factory=lambda: [Task.QC], min_length=1)
-    max_length: int = Field(default=2048, ge=16, le=32768)
-    query_format: str = "{query}"
-    query_format_translated: str = "{query} - {query_en}"
-    # Joint (2-task) models mark the task in front of the query; defaults filled in for joint configs.
-    task_prefix: dict[Task, str] = Field(default_factory=dict)
-    uses_translation: bool = False
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    full_finetune: bool = False
-    # Full fine-tuning only: keep the token embeddings fixed. A multilingual vocabulary is most of a small
-    # model (e5-small: 96M of 118M weights); a few thousand pairs barely move it, and its gradient and
-    # Adam state dominate the step time and memory on CPU.
-    freeze_embeddings: bool = False
-    num_labels: Literal[1, 2] = 2  # 2 = softmax + cross-entropy, as the paper
-    learning_rate: float = Field(default=1e-5, gt=0)
-    lr_scheduler: str = "constant"
-    warmup_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    epochs: float = Field(default=2.0, gt=0)
-    max_steps: int | None = Field(default=None, ge=1)
-    batch_size: int = Field(default=16, ge=1)
-    eval_batch_size: int = Field(default=64, ge=1)
-    grad_accum: int = Field(default=1, ge=1)
-    eval_steps: int = Field(default=200, ge=1)
-    logging_steps: int = Field(default=10, ge=1)
-    save_total_limit: int = Field(default=2, ge=1)
-    seed: int = 42
-    # None = bf16 mixed precision when the GPU supports it (the paper trained in bf16), else fp32.
-    bf16: bool | None = None
-    model_dtype: Literal["float32", "bfloat16"] = "float32"  # weights as loaded for training
-    save_dtype: Literal["float32", "bfloat16"] = "float32"  # weights of the published checkpoint
-    gradient_checkpointing: bool = False
-    group_by_length: bool = True
-    dataloader_workers: int = Field(default=0, ge=0)
-    deepspeed: str | None = Field(
-        default=None, description="DeepSpeed JSON config (ZeRO-2: configs/ds_zero2.json)"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> TrainConfig:
-        if len(set(self.tasks)) != len(self.tasks):
-            raise ValueError("tasks must not repeat")
-        if len(self.tasks) > 1:
-            for task in self.tasks:
-                self.task_prefix.setdefault(task, DEFAULT_TASK_PREFIX[task])
-        unknown = [t.value for t in self.task_prefix if t not in self.tasks]
-        if unknown:
-            raise ValueError(f"task_prefix given for tasks the model does not train: {unknown}")
-        if self.freeze_embeddings and not self.full_finetune:
-            raise ValueError("freeze_embeddings is for full_finetune: true (LoRA keeps the embeddings fixed)")
-        return self
-
-    @property
-    def joint(self) -> bool:
-        return len(self.tasks) > 1
-
-    def input_spec(self) -> InputSpec:
-        return InputSpec(
-            max_length=self.max_length,
-            query_format=self.query_format,
-            query_format_translated=self.query_format_translated,
-            task_prefix=dict(self.task_prefix),
-            uses_translation=self.uses_translation,
-        )
 
 
 @dataclass
@@ -135,17 +52,6 @@ class FinetuneResult:
 
 # ---------------------------------------------------------------------------------------------------
 # Model, tokenizer, data
-
-
-def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    if tokenizer.pad_token_id is None:
-        if tokenizer.eos_token_id is None:
-            raise ValueError(f"tokenizer of {path} has neither a pad nor an eos token to pad with")
-        tokenizer.pad_token = tokenizer.eos_token  # decoder bases (Qwen3, Gemma) pad with eos
-    return tokenizer
 
 
 def load_classifier(
@@ -179,59 +85,9 @@ def check_max_length(model: PreTrainedModel, max_length: int) -> None:
         )
 
 
-def pad_id_of(model: PreTrainedModel) -> int:
-    return int(model.config.pad_token_id)
-
-
-def uses_token_types(model: PreTrainedModel) -> bool:
-    return bool(getattr(model.config, "type_vocab_size", 0))
-
-
-class EncodedDataset:
-    """A map-style torch dataset of encoded pairs; items are dicts so `Trainer`'s length grouping works."""
-
-    def __init__(self, encoded: Sequence[EncodedPair], labels: Sequence[int] | None) -> None:
-        self.encoded = list(encoded)
-        self.labels = None if labels is None else [int(x) for x in labels]
-
-    def __len__(self) -> int:
-        return len(self.encoded)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        e = self.encoded[index]
-        item: dict[str, Any] = {"input_ids": e.input_ids, "token_type_ids": e.token_type_ids}
-        if self.labels is not None:
-            item["labels"] = self.labels[index]
-        return item
-
-
-class PairCollator:
-    """`models.inference.collate` (pad with the tokenizer pad id) plus labels; no segment ids for decoders."""
-
-    def __init__(self, *, pad_id: int, token_types: bool) -> None:
-        self.pad_id = pad_id
-        self.token_types = token_types
-
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        import torch
-
-        from models.inference import collate
-
-        batch = collate(
-            [EncodedPair(i["input_ids"], i["token_type_ids"], False) for i in items], pad_id=self.pad_id
-        )
-        if not self.token_types:
-            batch.pop("token_type_ids")
-        if "labels" in items[0]:
-            batch["labels"] = torch.tensor([i["labels"] for i in items], dtype=torch.long)
-        return batch
-
-
 def encode_examples(
     tokenizer: PreTrainedTokenizerBase, spec: InputSpec, examples: Sequence[Example]
 ) -> list[EncodedPair]:
-    from models import PairEncoder
-
     return PairEncoder(tokenizer, spec).encode_batch([e.pair() for e in examples])
 
 
@@ -247,84 +103,12 @@ def check_tasks(examples: Sequence[Example], config: TrainConfig, what: str) -> 
     if extra:
         raise ValueError(
             f"{what} holds {extra} examples but the model is trained for {[t.value for t in config.tasks]} "
-            "(set train.tasks to both for a joint model)"
+            "(a joint model lists every task it trains on in tasks)"
         )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Metrics
-
-
-def f1_at(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
-    pred = scores >= threshold
-    tp = float(np.sum(pred & (labels == 1)))
-    denom = float(np.sum(pred)) + float(np.sum(labels == 1))
-    return 0.0 if denom == 0 else 2.0 * tp / denom
-
-
-class EvalMetrics:
-    """`compute_metrics` for `Trainer`: positive-class F1 at 0.5, the mean over tasks for a joint model
-    (the competition averaged QC and QI F1). Needs eval batches in dataset order (see `_Trainer`)."""
-
-    def __init__(self, tasks: Sequence[Task], num_labels: int) -> None:
-        self.tasks = np.array([t.value for t in tasks])
-        self.num_labels = num_labels
-        self.trainer: Any = None  # set once the Trainer exists, to read the step being evaluated
-        # step -> eval scores, in eval order; the best step's become the fold's out-of-fold scores
-        # without a second pass over the held-out data.
-        self.scores_by_step: dict[int, np.ndarray] = {}
-
-    def __call__(self, eval_pred: Any) -> dict[str, float]:
-        from models import logits_to_scores
-
-        logits = (
-            eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
-        )
-        scores = logits_to_scores(np.asarray(logits), self.num_labels)
-        labels = np.asarray(eval_pred.label_ids).reshape(-1)
-        if self.trainer is not None:
-            self.scores_by_step[int(self.trainer.state.global_step)] = scores
-        out: dict[str, float] = {}
-        per_task = []
-        for task in sorted(set(self.tasks.tolist())):
-            mask = self.tasks == task
-            out[f"f1_{task}"] = f1_at(labels[mask], scores[mask])
-            per_task.append(out[f"f1_{task}"])
-        out["f1"] = float(np.mean(per_task))
-        return out
 
 
 # ---------------------------------------------------------------------------------------------------
 # Training
-
-
-def _trainer_class():
-    import torch
-    from transformers import Trainer
-
-    class RelevanceTrainer(Trainer):
-        def _get_eval_sampler(self, eval_dataset):  # type: ignore[override]
-            # Length grouping would shuffle eval batches; in order, metrics can be split by task.
-            if self.args.world_size <= 1:
-                return torch.utils.data.SequentialSampler(eval_dataset)
-            return None
-
-    return RelevanceTrainer
-
-
-def _final_step_callback():
-    from transformers import TrainerCallback
-
-    class EvaluateLastStep(TrainerCallback):
-        """Evaluate and save at the last step too, so the end of training competes for 'best'."""
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step >= state.max_steps and args.eval_strategy != "no":
-                control.should_evaluate = True
-                control.should_save = True
-            return control
-
-    return EvaluateLastStep()
 
 
 def _cuda() -> bool:
@@ -424,9 +208,7 @@ def finetune(
     """
     from transformers import set_seed
 
-    from models.inference import score_encoded
-    from training.bases import resolve_base
-    from training.data import atomic_write_text
+    from training.trainer import EncodedDataset, EvalMetrics, EvaluateLastStep, PairCollator, RelevanceTrainer
 
     if not train:
         raise ValueError("no training examples")
@@ -440,16 +222,14 @@ def finetune(
     model = load_classifier(
         start, num_labels=config.num_labels, pad_token_id=tokenizer.pad_token_id, dtype=config.model_dtype
     )
-    check_max_length(model, config.max_length)
+    check_max_length(model, config.input.max_length)
     if config.gradient_checkpointing and hasattr(model.config, "use_cache"):
         model.config.use_cache = False
-    spec = config.input_spec()
+    spec = config.input
     train_encoded = encode_examples(tokenizer, spec, train)
     truncated = sum(e.truncated for e in train_encoded)
     if truncated:
-        log.info(
-            "%d of %d training pairs truncated to max_length %d", truncated, len(train), config.max_length
-        )
+        log.info("%d of %d training pairs truncated to max_length %d", truncated, len(train), spec.max_length)
     train_ds = EncodedDataset(train_encoded, labels_of(train, "training data"))
     eval_encoded = encode_examples(tokenizer, spec, eval) if eval else None
     eval_ds = EncodedDataset(eval_encoded, labels_of(eval, "eval data")) if eval else None
@@ -460,15 +240,15 @@ def finetune(
         model.get_input_embeddings().weight.requires_grad_(False)
     args = training_arguments(config, output_dir, has_eval=eval_ds is not None)
     metrics = EvalMetrics([e.task for e in eval], config.num_labels) if eval else None
-    trainer = _trainer_class()(
+    trainer = RelevanceTrainer(
         model=model,
         args=args,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        data_collator=PairCollator(pad_id=tokenizer.pad_token_id, token_types=uses_token_types(model)),
+        data_collator=PairCollator(pad_id=tokenizer.pad_token_id, token_types=uses_token_types(model.config)),
         processing_class=tokenizer,
         compute_metrics=metrics,
-        callbacks=[_final_step_callback()],
+        callbacks=[EvaluateLastStep()],
     )
     if metrics is not None:
         metrics.trainer = trainer
@@ -561,8 +341,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
+    from training.config import load_run_config
     from training.data import load_examples
-    from training.pipeline import load_run_config
 
     config = load_run_config(args.config).train
     train, _ = load_examples(args.train)

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models import CARD_FILENAME, ModelCard, ModelStore, Task, TaskMetrics, open_checkpoint, weights_sha256
-from models.store import atomic_directory
-from training.finetune import META_FILENAME, TrainConfig
+from models.io import atomic_directory
+from models.loading import load_tokenizer
+from models.scores import DEFAULT_THRESHOLD, check_threshold
+from training.config import TrainConfig, load_run_config
+from training.data import Example, load_examples
+from training.finetune import META_FILENAME, encode_examples, load_classifier
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-    from training.data import Example
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,6 @@ def read_meta(model_dir: Path) -> dict[str, Any]:
 
 def load_trained(model_dir: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]:
     """The trained model as it was at the end of fine-tuning (base + adapter, or the full model), fp32."""
-    from training.finetune import load_classifier, load_tokenizer
-
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
     tokenizer = load_tokenizer(model_dir)
@@ -92,9 +92,8 @@ def _scores(
     examples: Sequence[Example],
 ) -> np.ndarray:
     from models.inference import score_encoded
-    from training.finetune import encode_examples
 
-    encoded = encode_examples(tokenizer, config.input_spec(), examples)
+    encoded = encode_examples(tokenizer, config.input, examples)
     return score_encoded(model, encoded, pad_id=tokenizer.pad_token_id, batch_size=32)
 
 
@@ -171,7 +170,7 @@ def merge_to_checkpoint(
             base_model=config.base_model,
             architecture=architecture,
             num_labels=config.num_labels,
-            input=config.input_spec(),
+            input=config.input,
             thresholds=dict(thresholds or {}),
             metrics={
                 Task(t): TaskMetrics.model_validate(m if isinstance(m, Mapping) else m.model_dump())
@@ -190,38 +189,14 @@ def merge_to_checkpoint(
 # ---------------------------------------------------------------------------------------------------
 # CLI
 
-# Used by the CLI when no --check-data is given: a few pairs per task in the training languages.
-CHECK_PAIRS = [
-    ("ドラクエ バッグ", "luggage & bags,women's handbags,waist packs", "women's leather crossbody handbag"),
-    (
-        "funda movil",
-        "phones & telecommunications,mobile phone accessories,cases",
-        "silicone case for phone 13",
-    ),
-    (
-        "chaussures de sport",
-        "sports & entertainment,sneakers,running shoes",
-        "men's running shoes breathable",
-    ),
-    ("여성 가방", "home & garden,kitchen,cookware", "stainless steel frying pan 28cm"),
-    ("yoga mat", "beauty & health,skin care,face cream", "non slip yoga mat 6mm"),
-    ("capinha celular", "toys & hobbies,puzzles", "transparent phone case shockproof"),
-]
-
 
 def default_check_examples(tasks: Sequence[Task]) -> list[Example]:
-    from training.data import Example
-
+    """What the CLI compares adapter and merged model on when no --check-data is given: each task's
+    registered check pairs (a few languages)."""
     return [
-        Example(
-            id=f"check-{task.value}-{i}",
-            task=task,
-            language="xx",
-            query=q,
-            target=cat if task is Task.QC else title,
-        )
+        Example(id=f"check-{task.value}-{i}", task=task, language="xx", query=query, target=target)
         for task in tasks
-        for i, (q, cat, title) in enumerate(CHECK_PAIRS)
+        for i, (query, target) in enumerate(task.spec.check_pairs)
     ]
 
 
@@ -230,11 +205,12 @@ def _thresholds(values: list[str]) -> dict[Task, float]:
     for item in values:
         task, sep, value = item.partition("=")
         try:
-            out[Task(task)] = float(value)
+            number = float(value) if sep else None
         except ValueError:
-            raise ValueError(f"--threshold expects TASK=VALUE like qc=0.47, got {item!r}") from None
-        if not sep:
+            number = None
+        if number is None:
             raise ValueError(f"--threshold expects TASK=VALUE like qc=0.47, got {item!r}")
+        out[Task(task)] = check_threshold(number, what=f"--threshold for {task}")
     return out
 
 
@@ -262,7 +238,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="TASK=VALUE",
-        help="decision threshold per task, e.g. qc=0.47 (default 0.5); repeatable",
+        help=f"decision threshold per task, e.g. qc=0.47 (default {DEFAULT_THRESHOLD}); repeatable",
     )
     p.add_argument(
         "--check-data",
@@ -274,14 +250,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _cli(args: argparse.Namespace) -> int:
     if args.config is not None:
-        from training.pipeline import load_run_config
-
         config = load_run_config(args.config).train
     else:
         config = TrainConfig.model_validate(read_meta(args.model_dir)["config"])
     if args.check_data is not None:
-        from training.data import load_examples
-
         check = load_examples(args.check_data, require_labels=False)[0][:64]
     else:
         check = default_check_examples(config.tasks)

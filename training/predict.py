@@ -17,16 +17,17 @@ from typing import Literal
 
 import numpy as np
 
-from models import Checkpoint, PairEncoder, Task, open_checkpoint
+from models import Checkpoint, PairEncoder, Task, open_checkpoint, registered_tasks
+from models.io import atomic_write_text
+from models.loading import load_tokenizer
+from models.scores import check_threshold, is_relevant
 
 log = logging.getLogger(__name__)
-
-TARGET_FIELD = {Task.QC: "category_path", Task.QI: "item_title"}
 
 
 def _score_torch(checkpoint: Checkpoint, encoded, *, batch_size: int) -> np.ndarray:
     from models.inference import score_encoded
-    from models.loading import load_model, load_tokenizer
+    from models.loading import load_model
 
     tokenizer = load_tokenizer(checkpoint)
     model = load_model(checkpoint)
@@ -64,8 +65,6 @@ def _score_vllm(checkpoint: Checkpoint, encoded) -> np.ndarray:
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    from training.data import atomic_write_text
-
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
@@ -86,8 +85,8 @@ def predict(
 
     if backend not in ("torch", "vllm"):
         raise ValueError(f"unknown backend {backend!r}; use torch or vllm")
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    if threshold is not None:
+        check_threshold(threshold)
     refs = [checkpoint] if isinstance(checkpoint, str | Path) else list(checkpoint)
     if not refs:
         raise ValueError("no checkpoint given")
@@ -107,8 +106,6 @@ def predict(
 
     total = np.zeros(len(examples), dtype=np.float64)
     for ckpt in checkpoints:
-        from models.loading import load_tokenizer
-
         encoder = PairEncoder(load_tokenizer(ckpt), ckpt.card.input)
         encoded = encoder.encode_batch([e.pair() for e in examples])
         if ckpt.card.input.uses_translation and not any(e.query_en for e in examples):
@@ -134,8 +131,8 @@ def predict(
                 "id": ex.id,
                 "language": ex.language,
                 "origin_query": ex.query,
-                TARGET_FIELD[ex.task]: ex.target,
-                "prediction": int(score >= cut),
+                ex.task.spec.target_field: ex.target,
+                "prediction": int(is_relevant(score, cut)),
             }
         )
     write_jsonl(Path(out), rows)
@@ -170,7 +167,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, type=Path, help="rows to score (JSONL or CSV)")
     p.add_argument("--out", required=True, type=Path, help="submission JSONL to write")
     p.add_argument("--scores-out", type=Path, help="also write probabilities (evaluate's predictions JSONL)")
-    p.add_argument("--task", choices=[t.value for t in Task], help="task of a file without a task column")
+    p.add_argument(
+        "--task",
+        choices=[t.value for t in registered_tasks()],
+        help="task of a file without a task column",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass (default 64)")
     p.add_argument(
         "--backend",

@@ -2,7 +2,8 @@
 
 Groups keep near-identical pairs in one fold, so out-of-fold scores measure generalisation to unseen
 categories (QC: the first three category levels) or unseen queries (QI). Strata keep each fold's
-language / top-category / label mix close to the whole. A joint QC+QI list is split per task.
+language / top-category / label mix close to the whole. Each task's group and strata keys are its
+`TaskSpec`'s (`models.tasks`); a joint list of several tasks is split per task.
 """
 
 from __future__ import annotations
@@ -10,47 +11,31 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from models import Task
-from training.data import Example, add_data_arguments, atomic_write_text, fingerprint, load_examples
+from models import Task, registered_tasks
+from models.io import atomic_write_text
+from training.data import Example, add_data_arguments, fingerprint, load_examples
 
 log = logging.getLogger(__name__)
 
 FOLDS_FORMAT = "relevance-folds"
 FOLDS_VERSION = 1
-GROUP_LEVELS = 3
-
-# Levels are joined by "," with no space, while some level names contain ", " ("cakes, biscuits").
-_LEVEL_SEP = re.compile(r",(?! )")
-_SPACES = re.compile(r"\s+")
-
-
-def category_levels(path: str) -> list[str]:
-    """The levels of a category path: split on a comma that is not followed by a space."""
-    return [level.strip() for level in _LEVEL_SEP.split(path)]
-
-
-def normalise_query(query: str) -> str:
-    return _SPACES.sub(" ", query.casefold()).strip()
 
 
 def group_key(ex: Example) -> str:
-    """QC: the first three levels of the category path; QI: the normalised query."""
-    if ex.task == Task.QC:
-        return ",".join(category_levels(ex.target.casefold())[:GROUP_LEVELS])
-    return normalise_query(ex.query)
+    """The example's CV group (its task's `group_key`): QC the first three category levels, QI the
+    normalised query."""
+    return ex.task.spec.group_key(ex.query, ex.target)
 
 
 def strata_key(ex: Example) -> str:
-    """QC: language + top-level category + label; QI: language + label."""
-    if ex.task == Task.QC:
-        return f"{ex.language}|{category_levels(ex.target.casefold())[0]}|{ex.label}"
-    return f"{ex.language}|{ex.label}"
+    """The example's stratum (its task's `strata_key`): QC language + top-level category + label, QI
+    language + label."""
+    return ex.task.spec.strata_key(ex.language, ex.target, ex.label)
 
 
 def make_folds(examples: Sequence[Example], *, n_folds: int = 5, seed: int = 42) -> list[int]:
@@ -70,7 +55,7 @@ def make_folds(examples: Sequence[Example], *, n_folds: int = 5, seed: int = 42)
         n_groups = len(set(groups))
         if n_groups < n_folds:
             raise ValueError(
-                f"{task.value}: only {n_groups} group(s) ({_group_meaning(task)}) for {n_folds} folds; "
+                f"{task.value}: only {n_groups} group(s) ({task.spec.group_meaning}) for {n_folds} folds; "
                 "use fewer folds or more data"
             )
         strata = [strata_key(examples[i]) for i in index]
@@ -90,10 +75,6 @@ def make_folds(examples: Sequence[Example], *, n_folds: int = 5, seed: int = 42)
             )
     assert all(f >= 0 for f in folds)
     return folds
-
-
-def _group_meaning(task: Task) -> str:
-    return f"first {GROUP_LEVELS} category levels" if task == Task.QC else "distinct normalised queries"
 
 
 def check_no_leakage(examples: Sequence[Example], folds: Sequence[int]) -> None:
@@ -128,7 +109,7 @@ def save_folds(
         "seed": seed,
         "n_examples": len(examples),
         "fingerprint": fingerprint(examples),
-        "grouping": {"qc": f"first {GROUP_LEVELS} category levels", "qi": "normalised query"},
+        "grouping": {task.value: task.spec.group_meaning for task in registered_tasks()},
         "folds": dict(zip(ids, (int(f) for f in folds), strict=True)),
     }
     atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
@@ -210,9 +191,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "split",
         help="make category-aware cross-validation folds",
-        description="StratifiedGroupKFold per task: QC groups = first 3 category levels, strata = language + "
-        "top category + label; QI groups = normalised query, strata = language + label. Writes fold per id "
-        "with the data fingerprint, so training refuses folds made for other data.",
+        description="StratifiedGroupKFold per task, with each task's groups and strata (models.tasks): "
+        + "; ".join(f"{t.value.upper()} groups = {t.spec.group_meaning}" for t in registered_tasks())
+        + ". Writes fold per id with the data fingerprint, so training refuses folds made for other data.",
     )
     add_data_arguments(parser)
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")

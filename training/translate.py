@@ -4,9 +4,9 @@ The method translates every query (train, dev and test) to English with an MT mo
 `"<query> - <translation>"`; the joining is `models.formatting`'s job (`InputSpec.uses_translation`), this
 stage only fills `query_en`.
 
-- `Seq2SeqTranslator` runs any local transformers seq2seq MT checkpoint: MADLAD-400 (a `<2en> ` source
-  prefix), NLLB-200 (`src_lang` codes and a forced `eng_Latn` first token) or Marian opus-mt-mul-en
-  (nothing extra). The flavour is detected from the tokenizer's vocabulary; options override it.
+- `Seq2SeqTranslator` (in `training.mt`) runs any local transformers seq2seq MT checkpoint: MADLAD-400
+  (a `<2en> ` source prefix), NLLB-200 (`src_lang` codes and a forced `eng_Latn` first token) or Marian
+  opus-mt-mul-en (nothing extra). The flavour is detected from the tokenizer's vocabulary.
 - `CachedTranslator` translates each distinct (query, language) once, ever: results go to an append-only
   JSONL cache reused across runs, and English queries pass through untranslated.
 - `PreTranslated` uses translations already in the data (the `query_en` column).
@@ -29,188 +29,14 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
-if TYPE_CHECKING:
-    from training.data import Example
+from models import Task
+from models.io import atomic_write_text
+from training.data import Example, add_data_arguments, load_examples, write_examples
+from training.mt import Seq2SeqTranslator, Translator, check_languages, clean_text, is_english
 
 log = logging.getLogger(__name__)
-
-ENGLISH = "en"
-
-# Competition language codes -> NLLB-200 (FLORES-200) codes. "vn" is how the challenge data spells
-# Vietnamese; both spellings are accepted.
-NLLB_CODES: dict[str, str] = {
-    "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "ja": "jpn_Jpan", "ko": "kor_Hang",
-    "pt": "por_Latn", "th": "tha_Thai", "ar": "arb_Arab", "de": "deu_Latn", "it": "ita_Latn",
-    "pl": "pol_Latn", "id": "ind_Latn", "vi": "vie_Latn", "vn": "vie_Latn", "zh": "zho_Hans",
-    "ru": "rus_Cyrl", "tr": "tur_Latn", "nl": "nld_Latn", "he": "heb_Hebr", "hi": "hin_Deva",
-    "uk": "ukr_Cyrl", "ms": "zsm_Latn", "sv": "swe_Latn", "cs": "ces_Latn", "ro": "ron_Latn",
-}  # fmt: skip
-
-
-@runtime_checkable
-class Translator(Protocol):
-    def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
-        """English translations of `texts`, in order; `source_languages` (ISO codes) when known."""
-        ...
-
-
-def _clean(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _is_english(language: str | None) -> bool:
-    return (language or "").strip().lower() == ENGLISH
-
-
-def _check_languages(texts: Sequence[str], source_languages: Sequence[str] | None) -> None:
-    if source_languages is not None and len(source_languages) != len(texts):
-        raise ValueError(
-            f"source_languages has {len(source_languages)} entries for {len(texts)} texts; give one per text"
-        )
-
-
-# --------------------------------------------------------------------------------------------------
-# A local seq2seq MT model
-# --------------------------------------------------------------------------------------------------
-
-
-class Seq2SeqTranslator:
-    """Translate to English with a local transformers seq2seq checkpoint (safetensors, no remote code).
-
-    Texts are grouped by source language (NLLB needs one `src_lang` per batch), sorted by length within
-    a group so batches carry little padding, and returned in input order.
-    """
-
-    def __init__(
-        self,
-        model_dir: str | os.PathLike[str],
-        *,
-        source_prefix: str | None = None,
-        target_lang_token: str | None = None,
-        source_lang_codes: Mapping[str, str] | None = None,
-        batch_size: int = 16,
-        num_beams: int = 1,
-        max_new_tokens: int = 64,
-        max_input_tokens: int = 256,
-        device: str = "cpu",
-        dtype: str | None = None,
-        progress: bool = True,
-    ) -> None:
-        if batch_size < 1 or num_beams < 1 or max_new_tokens < 1 or max_input_tokens < 1:
-            raise ValueError("batch_size, num_beams, max_new_tokens and max_input_tokens must be >= 1")
-        path = Path(model_dir)
-        if not path.is_dir():
-            raise FileNotFoundError(f"translation model directory not found: {path}")
-        if not any(path.glob("*.safetensors")):
-            raise ValueError(
-                f"{path} has no *.safetensors weights; only safetensors checkpoints are loaded "
-                "(convert .bin weights with `save_pretrained(..., safe_serialization=True)`)"
-            )
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-        from models.loading import torch_dtype
-
-        self.path = path
-        self.name = path.name
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-        model = AutoModelForSeq2SeqLM.from_pretrained(
-            path,
-            local_files_only=True,
-            trust_remote_code=False,
-            use_safetensors=True,
-            **({"dtype": torch_dtype(dtype)} if dtype else {}),
-        )
-        self.model = model.to(device).eval()
-        self.device = device
-        self.batch_size = batch_size
-        self.num_beams = num_beams
-        self.max_new_tokens = max_new_tokens
-        self.max_input_tokens = max_input_tokens
-        self.progress = progress
-
-        vocab = self.tokenizer.get_vocab()
-        # Flavour detection from the vocabulary: MADLAD-400 has `<2xx>` target tokens, NLLB has
-        # FLORES-200 language tokens. An explicit option (even "") always wins.
-        if source_prefix is None:
-            source_prefix = "<2en> " if "<2en>" in vocab else ""
-        if target_lang_token is None and "eng_Latn" in vocab:
-            target_lang_token = "eng_Latn"
-        if source_lang_codes is None and target_lang_token == "eng_Latn":
-            source_lang_codes = NLLB_CODES
-        self.source_prefix = source_prefix
-        self.source_lang_codes = dict(source_lang_codes or {})
-        self.forced_bos_token_id: int | None = None
-        if target_lang_token:
-            if target_lang_token not in vocab:
-                raise ValueError(f"target language token {target_lang_token!r} is not in {path}'s vocabulary")
-            self.forced_bos_token_id = vocab[target_lang_token]
-        self._generate_kwargs: dict[str, Any] = (
-            {"forced_bos_token_id": self.forced_bos_token_id} if self.forced_bos_token_id is not None else {}
-        )
-        log.info(
-            "translator %s: prefix=%r target token=%r source codes=%s",
-            self.name,
-            self.source_prefix,
-            target_lang_token,
-            "yes" if self.source_lang_codes else "no",
-        )
-
-    def _src_code(self, language: str | None) -> str | None:
-        if not self.source_lang_codes or language is None:
-            return None
-        code = self.source_lang_codes.get(language.strip().lower())
-        if code is None:
-            raise ValueError(
-                f"no source language code for {language!r}; known: {sorted(self.source_lang_codes)} "
-                "(pass a source_lang_codes mapping that covers it)"
-            )
-        return code
-
-    def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
-        _check_languages(texts, source_languages)
-        if not texts:
-            return []
-        import torch
-        from tqdm.auto import tqdm
-
-        groups: dict[str | None, list[int]] = {}
-        for i in range(len(texts)):
-            code = self._src_code(source_languages[i] if source_languages else None)
-            groups.setdefault(code, []).append(i)
-
-        out: list[str] = [""] * len(texts)
-        bar = tqdm(total=len(texts), desc=f"translate ({self.name})", unit="q", disable=not self.progress)
-        with torch.inference_mode():
-            for code, indices in groups.items():
-                if code is not None:
-                    self.tokenizer.src_lang = code
-                sources = [self.source_prefix + _clean(texts[i]) for i in indices]
-                order = sorted(range(len(indices)), key=lambda j: len(sources[j]))
-                for start in range(0, len(order), self.batch_size):
-                    chunk = order[start : start + self.batch_size]
-                    batch = self.tokenizer(
-                        [sources[j] for j in chunk],
-                        return_tensors="pt",
-                        padding=True,
-                        truncation=True,
-                        max_length=self.max_input_tokens,
-                    ).to(self.device)
-                    batch.pop("token_type_ids", None)
-                    generated = self.model.generate(
-                        **batch,
-                        num_beams=self.num_beams,
-                        max_new_tokens=self.max_new_tokens,
-                        do_sample=False,
-                        **self._generate_kwargs,
-                    )
-                    decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-                    for j, text in zip(chunk, decoded, strict=True):
-                        out[indices[j]] = _clean(text)
-                    bar.update(len(chunk))
-        bar.close()
-        return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,8 +84,6 @@ class CachedTranslator:
                 if number == len(lines):
                     # Drop the torn line now, or the next append would glue onto it.
                     log.warning("%s: dropping a torn last line (interrupted write)", self.cache_path)
-                    from training.data import atomic_write_text
-
                     atomic_write_text(self.cache_path, "".join(f"{kept}\n" for kept in lines[:-1]))
                     continue
                 raise ValueError(
@@ -285,23 +109,23 @@ class CachedTranslator:
             os.fsync(fh.fileno())
 
     def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
-        _check_languages(texts, source_languages)
+        check_languages(texts, source_languages)
         langs = (
             [(lang or "").strip().lower() for lang in source_languages]
             if source_languages
             else [""] * len(texts)
         )
-        keys = [(lang, _clean(text)) for lang, text in zip(langs, texts, strict=True)]
+        keys = [(lang, clean_text(text)) for lang, text in zip(langs, texts, strict=True)]
 
         missing: list[tuple[str, str]] = []
         seen: set[tuple[str, str]] = set()
         for key in keys:
-            if _is_english(key[0]) or key in self._table or key in seen:
+            if is_english(key[0]) or key in self._table or key in seen:
                 continue
             seen.add(key)
             missing.append(key)
         self.misses += len(missing)
-        self.hits += sum(1 for k in set(keys) if not _is_english(k[0])) - len(missing)
+        self.hits += sum(1 for k in set(keys) if not is_english(k[0])) - len(missing)
 
         for start in range(0, len(missing), self.chunk_size):
             chunk = missing[start : start + self.chunk_size]
@@ -313,10 +137,10 @@ class CachedTranslator:
                 raise RuntimeError(f"translator returned {len(translated)} results for {len(chunk)} texts")
             rows = []
             for (lang, text), english in zip(chunk, translated, strict=True):
-                self._table[(lang, text)] = _clean(english)
-                rows.append({"model": self.model_name, "lang": lang, "text": text, "en": _clean(english)})
+                self._table[(lang, text)] = clean_text(english)
+                rows.append({"model": self.model_name, "lang": lang, "text": text, "en": clean_text(english)})
             self._append(rows)
-        return [text if _is_english(lang) else self._table[(lang, text)] for lang, text in keys]
+        return [text if is_english(lang) else self._table[(lang, text)] for lang, text in keys]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,7 +154,7 @@ class PreTranslated:
     name = "pre-translated"
 
     def __init__(self, table: Mapping[tuple[str, str], str]) -> None:
-        self._table = {((lang or "").lower(), _clean(text)): en for (lang, text), en in table.items()}
+        self._table = {((lang or "").lower(), clean_text(text)): en for (lang, text), en in table.items()}
 
     @classmethod
     def from_examples(cls, examples: Sequence[Example]) -> PreTranslated:
@@ -338,11 +162,11 @@ class PreTranslated:
         table: dict[tuple[str, str], str] = {}
         for ex in examples:
             if ex.query_en and ex.query_en.strip():
-                table[(ex.language.lower(), _clean(ex.query))] = _clean(ex.query_en)
+                table[(ex.language.lower(), clean_text(ex.query))] = clean_text(ex.query_en)
         missing = [
             ex
             for ex in examples
-            if not _is_english(ex.language) and (ex.language.lower(), _clean(ex.query)) not in table
+            if not is_english(ex.language) and (ex.language.lower(), clean_text(ex.query)) not in table
         ]
         if missing:
             shown = ", ".join(f"{ex.id} ({ex.language}: {ex.query!r})" for ex in missing[:20])
@@ -354,15 +178,15 @@ class PreTranslated:
         return cls(table)
 
     def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
-        _check_languages(texts, source_languages)
+        check_languages(texts, source_languages)
         langs = [(lang or "").lower() for lang in source_languages] if source_languages else [""] * len(texts)
         out: list[str] = []
         missing: list[str] = []
         for lang, text in zip(langs, texts, strict=True):
-            if _is_english(lang):
+            if is_english(lang):
                 out.append(text)
                 continue
-            english = self._table.get((lang, _clean(text)))
+            english = self._table.get((lang, clean_text(text)))
             if english is None:
                 missing.append(f"{lang}: {text!r}")
             out.append(english or "")
@@ -387,7 +211,7 @@ def add_translations(
     """
     todo: dict[tuple[str, str], None] = {}
     for ex in examples:
-        if _is_english(ex.language) or (ex.query_en and not overwrite):
+        if is_english(ex.language) or (ex.query_en and not overwrite):
             continue
         todo.setdefault((ex.language.lower(), ex.query), None)
     keys = list(todo)
@@ -396,14 +220,14 @@ def add_translations(
         results = translator.translate([q for _, q in keys], source_languages=[lang for lang, _ in keys])
         if len(results) != len(keys):
             raise RuntimeError(f"translator returned {len(results)} results for {len(keys)} queries")
-        translations = dict(zip(keys, (_clean(r) for r in results), strict=True))
+        translations = dict(zip(keys, (clean_text(r) for r in results), strict=True))
     empty = sum(1 for v in translations.values() if not v)
     if empty:
         log.warning("%d of %d queries got an empty translation; they keep the query alone", empty, len(keys))
 
     out: list[Example] = []
     for ex in examples:
-        if _is_english(ex.language):
+        if is_english(ex.language):
             english: str | None = ex.query_en if (ex.query_en and not overwrite) else ex.query
         elif ex.query_en and not overwrite:
             english = ex.query_en
@@ -428,8 +252,6 @@ def register(subparsers: Any) -> None:
             "Each distinct (query, language) is translated once; --cache makes that true across runs."
         ),
     )
-    from training.data import add_data_arguments
-
     add_data_arguments(p)
     p.add_argument("--model", type=Path, required=True, help="local seq2seq MT checkpoint directory")
     p.add_argument("--out", type=Path, required=True, help="output JSONL (written atomically)")
@@ -459,11 +281,8 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from models import Task
-    from training import data as data_mod
-
     # Labels are optional: test data gets translated too, and every row is kept (no de-duplication).
-    examples, report = data_mod.load_examples(
+    examples, report = load_examples(
         args.data, task=Task(args.task) if args.task else None, on_error=args.on_error, require_labels=False
     )
     log.info("%s", report.summary())
@@ -481,7 +300,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.cache is not None:
         translator = CachedTranslator(translator, args.cache)
     translated = add_translations(examples, translator, overwrite=args.overwrite)
-    data_mod.write_examples(args.out, translated)
+    write_examples(args.out, translated)
     done = sum(1 for ex in translated if ex.query_en)
     log.info("wrote %d examples (%d with query_en) to %s", len(translated), done, args.out)
     return 0

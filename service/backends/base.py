@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from models import Checkpoint, EncodedPair, PairEncoder
+from models import Checkpoint, EncodedPair
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +21,15 @@ class BackendLimits:
 
 @runtime_checkable
 class Backend(Protocol):
-    """A loaded checkpoint that scores already-encoded pairs.
+    """A loaded checkpoint that scores already-encoded pairs: token ids in, probabilities out.
 
-    The service encodes pairs with `models.PairEncoder` (shared with training), so a backend never sees
-    raw text: both backends and the offline pipeline score identical token ids.
+    Tokenization is not the backend's: the service encodes pairs with `models.PairEncoder` (shared with
+    training) before they reach the batcher (`service.encoding`), so a backend never sees raw text and
+    both backends and the offline pipeline score identical token ids.
     """
 
     name: str  # "torch" | "vllm"
     checkpoint: Checkpoint
-    encoder: PairEncoder
 
     @property
     def limits(self) -> BackendLimits: ...
@@ -46,8 +46,8 @@ class Backend(Protocol):
 @runtime_checkable
 class ExposesMetrics(Protocol):
     """Optional for a backend: its own Prometheus collectors (e.g. vLLM's `vllm:` families), rendered by
-    the service's `/metrics` after the service's registry. A backend module also exposes
-    `async def load_backend(checkpoint, *, settings) -> Backend`, which `service.backends` calls."""
+    the service's `/metrics` after the service's registry. (A backend module also exposes
+    `async def load_backend(checkpoint, *, settings) -> Backend`, which `service.backends` calls.)"""
 
     def metrics_registries(self) -> Sequence[object]: ...
 

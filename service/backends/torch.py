@@ -2,7 +2,8 @@
 
 Inference runs in one dedicated worker thread, so the event loop keeps accepting and encoding requests
 while a batch is computed (torch releases the GIL inside its kernels); batches reach the thread one after
-another, which is what a CPU wants.
+another, which is what a CPU wants. The backend never tokenizes a request (`service.encoding` does); it
+builds an encoder only to compile for the shapes served traffic has.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from models import Checkpoint, EncodedPair, PairEncoder, Task
+from models import Checkpoint, EncodedPair, Task
 from models.inference import CompiledModel, shape_batches
 from service.backends.base import BackendError, BackendLimits
 
@@ -36,7 +37,6 @@ class TorchBackend:
         *,
         checkpoint: Checkpoint,
         model: PreTrainedModel,
-        encoder: PairEncoder,
         pad_id: int,
         executor: ThreadPoolExecutor,
         max_batch_pairs: int,
@@ -44,7 +44,6 @@ class TorchBackend:
         batch_cost_tokens: int,
     ) -> None:
         self.checkpoint = checkpoint
-        self.encoder = encoder
         self.model = model
         self.pad_id = pad_id
         self._executor = executor
@@ -96,7 +95,7 @@ class TorchBackend:
 
 
 def _compiled(
-    model: PreTrainedModel, *, encoder: PairEncoder, pad_id: int, task: Task, name: str
+    model: PreTrainedModel, *, checkpoint: Checkpoint, pad_id: int, task: Task
 ) -> PreTrainedModel | CompiledModel:
     """The model compiled, with every specialisation served traffic needs built now (in the loader
     thread, before the deployment is published), or the eager model if compiling fails."""
@@ -104,11 +103,14 @@ def _compiled(
 
     import torch
 
+    from service.encoding import load_encoder
+
+    name = checkpoint.name
     started = time.monotonic()
     compiled = CompiledModel(model)
     try:
         with torch.inference_mode():
-            compiled.warm_up(shape_batches(encoder, task), pad_id=pad_id)
+            compiled.warm_up(shape_batches(load_encoder(checkpoint), task), pad_id=pad_id)
     except Exception as exc:  # a missing C++ compiler, an unsupported op: serve eager rather than not at all
         log.warning(
             "torch.compile failed; serving the eager model",
@@ -121,7 +123,7 @@ def _compiled(
 
 
 async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBackend:
-    """Load weights and tokenizer in the backend's own worker thread (keeps the event loop free)."""
+    """Load the weights in the backend's own worker thread (keeps the event loop free)."""
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"torch-{checkpoint.name}")
 
     def load() -> TorchBackend:
@@ -131,25 +133,17 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBa
 
         if settings.num_threads:
             torch.set_num_threads(settings.num_threads)
-        tokenizer = load_tokenizer(checkpoint)
         model = load_model(checkpoint, device=settings.device, dtype=settings.dtype)
         pad_id = model.config.pad_token_id
-        if pad_id is None:
-            pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        encoder = PairEncoder(tokenizer, checkpoint.card.input)
+        if pad_id is None:  # training writes it into the config; else the tokenizer's, as before
+            pad_id = load_tokenizer(checkpoint).pad_token_id
+        pad_id = int(pad_id) if pad_id is not None else 0
         if settings.torch_compile:
-            model = _compiled(
-                model,
-                encoder=encoder,
-                pad_id=int(pad_id),
-                task=checkpoint.card.tasks[0],
-                name=checkpoint.name,
-            )
+            model = _compiled(model, checkpoint=checkpoint, pad_id=pad_id, task=checkpoint.card.tasks[0])
         return TorchBackend(
             checkpoint=checkpoint,
             model=model,
-            encoder=encoder,
-            pad_id=int(pad_id),
+            pad_id=pad_id,
             executor=executor,
             max_batch_pairs=settings.batch_max_pairs,
             max_batch_tokens=settings.batch_max_tokens,

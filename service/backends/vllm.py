@@ -1,11 +1,12 @@
 """The vLLM backend: vLLM's pooling runner (classify) behind the same contract as the torch backend.
 
-Token ids come from `models.PairEncoder`, exactly as for torch, and go in as `TokensPrompt`s, so vLLM never
-tokenizes or truncates anything itself. Each pair is its own engine request: vLLM's continuous batching
-packs them with every other in-flight request (no padding), so a batch from the service's micro-batcher is
-just a convenient unit of submission. The engine returns raw logits (`use_activation=False`) and the card's
-`num_labels` maps them to probabilities through `models.logits_to_scores`, the formula torch uses; vLLM's
-own activation would follow the config's `problem_type` instead, which need not match the card.
+Token ids come from `models.PairEncoder` (`service.encoding`), exactly as for torch, and go in as
+`TokensPrompt`s, so vLLM never tokenizes or truncates anything itself. Each pair is its own engine request:
+vLLM's continuous batching packs them with every other in-flight request (no padding), so a batch from the
+service's micro-batcher is just a convenient unit of submission. The engine returns raw logits
+(`use_activation=False`) and the card's `num_labels` maps them to probabilities through
+`models.logits_to_scores`, the formula torch uses; vLLM's own activation would follow the config's
+`problem_type` instead, which need not match the card.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models import Checkpoint, EncodedPair, PairEncoder, logits_to_scores
+from models import Checkpoint, EncodedPair, logits_to_scores
 from models.vllm_engine import classify_params, uses_token_types
 from service.backends.base import BackendError, BackendLimits
 
@@ -52,11 +53,8 @@ class VllmMetrics:
 class VllmBackend:
     name = "vllm"
 
-    def __init__(
-        self, *, checkpoint: Checkpoint, engine: AsyncLLM, encoder: PairEncoder, limits: BackendLimits
-    ) -> None:
+    def __init__(self, *, checkpoint: Checkpoint, engine: AsyncLLM, limits: BackendLimits) -> None:
         self.checkpoint = checkpoint
-        self.encoder = encoder
         self.engine = engine
         self._limits = limits
         self._num_labels = checkpoint.card.num_labels
@@ -137,13 +135,10 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBac
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    from models.loading import load_tokenizer
     from models.vllm_engine import engine_kwargs
 
     card = checkpoint.card
     args = AsyncEngineArgs(**engine_kwargs(checkpoint, dtype=settings.dtype, **engine_options(settings)))
-    tokenizer = await asyncio.to_thread(load_tokenizer, checkpoint)
-    encoder = PairEncoder(tokenizer, card.input)
     log.info("starting vLLM engine", extra={"model": card.name, "dtype": args.dtype})
     try:
         engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
@@ -154,4 +149,4 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBac
         max_batch_tokens=max(settings.batch_max_tokens, card.input.max_length),
         max_model_len=card.input.max_length,
     )
-    return VllmBackend(checkpoint=checkpoint, engine=engine, encoder=encoder, limits=limits)
+    return VllmBackend(checkpoint=checkpoint, engine=engine, limits=limits)

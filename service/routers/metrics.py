@@ -1,10 +1,11 @@
-"""GET /metrics: the app's registry, then any registries the loaded backends bring (e.g. vLLM's)."""
+"""GET /metrics: the app's registry, then the collectors the loaded backends bring (e.g. vLLM's)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service.backends.base import ExposesMetrics
 from service.deps import ServicesDep
 
 router = APIRouter(tags=["metrics"])
@@ -15,5 +16,6 @@ async def metrics(services: ServicesDep) -> Response:
     extra = []
     if services.manager.current is not None:
         for backend in services.manager.current.unique_backends():
-            extra += list(getattr(backend, "metrics_registries", lambda: [])())
+            if isinstance(backend, ExposesMetrics):
+                extra += list(backend.metrics_registries())
     return Response(services.metrics.render(extra), media_type=CONTENT_TYPE_LATEST)

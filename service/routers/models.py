@@ -1,13 +1,46 @@
-"""GET /v1/models: the loaded model cards."""
+"""GET /v1/models: the loaded model cards (`ModelInfo` is also what a reload answers with)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Any
 
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from models import Task
+from service.deployment import ModelManager
 from service.deps import ManagerDep, require_api_key
 from service.errors import ERROR_RESPONSES
-from service.schemas import ModelsResponse
-from service.views import model_infos
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    tasks: list[Task]
+    backend: str
+    thresholds: dict[Task, float]
+    max_length: int
+    card: dict[str, Any] = Field(description="the full model card (relevance.json)")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+
+
+def model_infos(manager: ModelManager) -> list[ModelInfo]:
+    return [
+        ModelInfo(
+            name=m["card"].name,
+            tasks=m["tasks"],
+            backend=m["backend"],
+            thresholds=m["card"].thresholds,
+            max_length=m["card"].input.max_length,
+            card=m["card"].model_dump(mode="json"),
+        )
+        for m in manager.describe()
+    ]
+
 
 router = APIRouter(tags=["models"], dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
 

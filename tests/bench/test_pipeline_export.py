@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from bench import pipeline_export, quality_report, tfidf_baseline
-from training.pipeline import load_run_config, run
+from training.config import load_run_config
+from training.pipeline import run
 
 SAMPLE = Path(__file__).resolve().parents[2] / "training" / "sample_data"
 PNG = b"\x89PNG\r\n\x1a\n"

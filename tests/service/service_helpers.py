@@ -89,7 +89,7 @@ class OfflineScorer:
     def __call__(self, task: Task, pairs: Sequence[dict]) -> list[float]:
         from models.inference import score_encoded
 
-        target = "category_path" if task is Task.QC else "item_title"
+        target = task.spec.target_field
         encoded = self.encoder.encode_batch(
             [
                 PairInput(task=task, query=p["query"], target=p[target], query_en=p.get("query_en"))
@@ -106,7 +106,6 @@ class FaultyBackend:
         self.inner = inner
         self.name = inner.name
         self.checkpoint = inner.checkpoint
-        self.encoder = inner.encoder
         self.delay_s = 0.0
         self.fail = False
         self.unhealthy = False

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from service_helpers import FaultyFactory, assert_error, make_settings, metric_value, running, scrape
 
+from models import PairEncoder
 from service.app import create_app
 
 PAIR = {"query": "running shoes", "category_path": "sports,running shoes"}
@@ -253,10 +254,11 @@ def test_slow_backend_times_out_with_504(faulty, backend) -> None:
 def test_internal_error_is_500_without_internals(faulty, backend, monkeypatch) -> None:
     url, _ = faulty
 
-    def broken(pairs):
+    def broken(self, pairs):
         raise RuntimeError("secret stack detail")
 
-    monkeypatch.setattr(backend.encoder, "encode_batch", broken)
+    # The served model's encoder (outside the backend) fails.
+    monkeypatch.setattr(PairEncoder, "encode_batch", broken)
     r = httpx.post(f"{url}/v1/relevance/qc", json={"pairs": [PAIR]})
     error = assert_error(r, 500, "internal_error")
     assert "secret" not in r.text and r.headers["x-request-id"] in error["message"]

@@ -12,6 +12,7 @@ from service_helpers import OfflineScorer, make_settings, metric_value, running,
 
 from models import Task
 from service.app import create_app
+from training.predict import predict
 
 QC_PAIRS = [
     {
@@ -49,7 +50,6 @@ def test_served_scores_equal_offline_scores(joint_server: str, joint_offline: Of
 
 
 def test_served_scores_equal_training_predict_scores(joint_server: str, joint_checkpoint, tmp_path) -> None:
-    predict = pytest.importorskip("training.predict").predict
     rows = [
         {
             "id": f"q{i}",

@@ -15,8 +15,9 @@ import pytest
 from service_helpers import make_settings
 from vllm_helpers import KVCACHE_BYTES, LoopThread, decoder_checkpoint, mixed_pairs
 
-from models import Checkpoint, Task, open_checkpoint
+from models import Checkpoint, PairEncoder, Task, open_checkpoint
 from service.backends import Backend, load_backend
+from service.encoding import load_encoder
 
 pytest.importorskip("vllm")
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -28,6 +29,7 @@ TOLERANCE = 1e-3  # fp32 on both sides; vLLM's kernels differ from torch's only 
 class Served:
     backend: Backend
     checkpoint: Checkpoint
+    encoder: PairEncoder  # the service's encoder for the checkpoint (tokenization is not the backend's)
     loop: LoopThread
 
 
@@ -51,7 +53,7 @@ def served(request, tmp_path_factory: pytest.TempPathFactory, loop: LoopThread) 
     settings = make_settings(backend="vllm", backend_options={"kv_cache_memory_bytes": KVCACHE_BYTES})
     backend = loop.run(load_backend(checkpoint, settings), timeout=600)
     try:
-        yield Served(backend=backend, checkpoint=checkpoint, loop=loop)
+        yield Served(backend=backend, checkpoint=checkpoint, encoder=load_encoder(checkpoint), loop=loop)
     finally:
         loop.run(backend.close(), timeout=120)
 
@@ -76,7 +78,7 @@ def test_backend_contract(served: Served) -> None:
 def test_scores_equal_torch_on_mixed_multilingual_batch(served: Served) -> None:
     card = served.checkpoint.card
     pairs = mixed_pairs(tuple(card.tasks))
-    encoded = served.backend.encoder.encode_batch(pairs)
+    encoded = served.encoder.encode_batch(pairs)
     assert any(e.truncated for e in encoded) and not all(e.truncated for e in encoded)
     assert max(e.num_tokens for e in encoded) == card.input.max_length
 
@@ -94,7 +96,7 @@ def test_concurrent_batches_keep_their_order(served: Served) -> None:
     import asyncio
 
     pairs = mixed_pairs(tuple(served.checkpoint.card.tasks))
-    encoded = served.backend.encoder.encode_batch(pairs)
+    encoded = served.encoder.encode_batch(pairs)
     want = torch_scores(served.checkpoint, encoded)
     rng = np.random.default_rng(0)
     orders = [rng.permutation(len(encoded)) for _ in range(12)]
@@ -121,7 +123,7 @@ def test_vllm_own_activation_agrees_with_logits_to_scores(served: Served) -> Non
     labels) gives the same class-1 probability that `models.logits_to_scores` computes from the logits."""
     from vllm import PoolingParams, TokensPrompt
 
-    encoded = served.backend.encoder.encode_batch(mixed_pairs(tuple(served.checkpoint.card.tasks)))
+    encoded = served.encoder.encode_batch(mixed_pairs(tuple(served.checkpoint.card.tasks)))
     ours = served.loop.run(served.backend.score(encoded))
 
     async def vllm_probs(pair, n: int) -> list[float]:

@@ -101,14 +101,16 @@ def loop() -> Iterator[LoopThread]:
 
 
 def backend_scores(loop: LoopThread, checkpoint: Checkpoint) -> tuple[list[EncodedPair], list[float]]:
-    """Start the service's vLLM backend on `checkpoint`, score the mixed batch with its own encoder, stop."""
+    """Start the service's vLLM backend on `checkpoint`, score the mixed batch encoded by the service's
+    encoder for it, stop."""
     from service.backends import load_backend
+    from service.encoding import load_encoder
 
     settings = make_settings(backend="vllm", backend_options={"kv_cache_memory_bytes": KVCACHE_BYTES})
     backend = loop.run(load_backend(checkpoint, settings), timeout=600)
     try:
         assert backend.limits.max_model_len == checkpoint.card.input.max_length
-        encoded = backend.encoder.encode_batch(mixed_pairs(tuple(checkpoint.card.tasks)))
+        encoded = load_encoder(checkpoint).encode_batch(mixed_pairs(tuple(checkpoint.card.tasks)))
         assert [e.input_ids for e in encoded] == [e.input_ids for e in encode_mixed(checkpoint)]
         return encoded, loop.run(backend.score(encoded))
     finally:

@@ -284,7 +284,7 @@ def test_sha256sums_without_our_file_is_an_error(tmp_path):
 @pytest.mark.parametrize("config", ["shared_qc_e5.yaml", "shared_qc_gemma270m.yaml"])
 def test_shared_qc_configs_validate_and_name_a_known_base(config):
     from training.bases.registry import find_base
-    from training.pipeline import load_run_config
+    from training.config import load_run_config
 
     run = load_run_config(Path(__file__).resolve().parents[2] / "training" / "configs" / config)
     assert find_base(run.train.base_model) is not None

@@ -1,4 +1,4 @@
-"""Metrics, threshold tuning, predictions files and the report (training.evaluate)."""
+"""Metrics, threshold tuning, predictions files (training.evaluate) and the report (training.report)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from training.evaluate import (
     read_predictions,
     tune_threshold,
     write_predictions,
-    write_report,
 )
+from training.report import write_report
 
 LANGS = ["en", "ja", "ar", "th", "ko"]
 

@@ -10,7 +10,8 @@ import pytest
 from toydata import toy_examples
 
 from models import Task
-from training.finetune import META_FILENAME, TrainConfig, finetune
+from training.config import TrainConfig
+from training.finetune import META_FILENAME, finetune
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from toydata import toy_examples
 from models import ModelStore, Task, open_checkpoint
 from models.inference import score_encoded
 from models.loading import load_model, load_tokenizer
-from training.finetune import TrainConfig, finetune
+from training.config import TrainConfig
+from training.finetune import finetune
 from training.merge import MergeError, merge_to_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -63,7 +64,7 @@ def test_merged_checkpoint_serves_the_adapter_scores(joint_run, tmp_path):
     assert card.tasks == [Task.QC, Task.QI] and card.is_joint
     assert card.architecture == "Qwen3ForSequenceClassification" and card.num_labels == 2
     assert card.thresholds == {Task.QC: 0.4, Task.QI: 0.6} and card.metrics[Task.QC].f1 == 0.9
-    assert card.input.task_prefix == cfg.input_spec().task_prefix and card.input.max_length == 48
+    assert card.input.task_prefix == cfg.input.task_prefix and card.input.max_length == 48
     assert card.training["data_fingerprint"] == "abc" and card.training["best_step"] == result.best_step
     assert not [p for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth")]
     # The served scores are the scores the trained model gave the held-out pairs during fine-tuning.

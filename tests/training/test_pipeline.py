@@ -11,9 +11,10 @@ import yaml
 from toydata import toy_examples
 
 from models import Task, open_checkpoint
+from training.config import load_run_config
 from training.data import load_examples, write_examples
 from training.evaluate import read_predictions
-from training.pipeline import load_run_config, run
+from training.pipeline import run
 
 SAMPLE = Path(__file__).resolve().parents[2] / "training" / "sample_data"
 
@@ -60,7 +61,7 @@ def test_joint_run_end_to_end_and_resume(tiny_base, tmp_path, caplog):
         work_dir=str(tmp_path / "work"),
     )
     config = load_run_config(config_path)
-    assert config.train.tasks == [Task.QC, Task.QI] and config.train.uses_translation
+    assert config.train.tasks == [Task.QC, Task.QI] and config.train.input.uses_translation
     path = run(config)
 
     ckpt = open_checkpoint(path)
@@ -89,7 +90,7 @@ def test_joint_run_end_to_end_and_resume(tiny_base, tmp_path, caplog):
     assert (tmp_path / "work" / "folds.json").is_file()
 
     # A rerun reuses the folds and the finished folds, and republishes the same model.
-    with caplog.at_level(logging.INFO, logger="training.pipeline"):
+    with caplog.at_level(logging.INFO, logger="training"):  # the pipeline and its stages (training.cv)
         again = run(load_run_config(config_path))
     messages = [r.getMessage() for r in caplog.records]
     assert any("reusing folds" in m for m in messages)
@@ -201,14 +202,14 @@ def test_shipped_configs_are_valid():
         t = paper.train
         assert paper.tasks == [task] and paper.pretrain_data.name == f"{other}_train.jsonl"
         assert (t.lora.r, t.lora.alpha, t.lora.dropout, t.lora.target_modules) == (16, 32, 0.01, "all-linear")
-        assert (t.learning_rate, t.lr_scheduler, t.epochs, t.max_length, t.bf16) == (
+        assert (t.learning_rate, t.lr_scheduler, t.epochs, t.input.max_length, t.bf16) == (
             1e-5,
             "constant",
             2,
             2048,
             True,
         )
-        assert t.uses_translation and "madlad" in str(paper.translation.model)
+        assert t.input.uses_translation and "madlad" in str(paper.translation.model)
     # The bases comparison: same data, same folds, fold 0 only, the same number of training pairs.
     compare = [load_run_config(p) for p in sorted((configs / "compare").glob("*.yaml"))]
     assert {c.train.base_model for c in compare} == {"minilm", "e5-small", "gemma-3-270m"}
@@ -224,7 +225,7 @@ def test_shipped_configs_are_valid():
 
 
 def test_work_dirs_are_resumed_only_for_the_same_training(tmp_path):
-    from training.pipeline import prepare_dir
+    from training.workdir import prepare_dir
 
     work = tmp_path / "fold-0"
     prepare_dir(work, {"train": {"learning_rate": 1e-5}})

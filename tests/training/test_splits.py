@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from models import Task
+from models.tasks import category_levels
 from training.cli import main as cli_main
 from training.data import Example, load_examples, write_examples
 from training.splits import (
-    category_levels,
     check_no_leakage,
     group_key,
     load_folds,
@@ -78,7 +78,7 @@ def test_no_group_crosses_folds(seed: int) -> None:
         by_group.setdefault((ex.task, group_key(ex)), set()).add(fold)
     assert all(len(f) == 1 for f in by_group.values())
     assert set(folds) == set(range(5))
-    for task in Task:
+    for task in (Task.QC, Task.QI):
         assert {f for ex, f in zip(examples, folds, strict=True) if ex.task == task} == set(range(5))
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 
 def _inputs(model, batch: dict) -> dict:
-    if not getattr(model.config, "type_vocab_size", 0):
+    from models.inference import uses_token_types
+
+    if not uses_token_types(model.config):
         batch.pop("token_type_ids")  # decoders take no segment ids
     return batch
 
@@ -35,11 +37,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     from models.card import InputSpec
     from models.formatting import PairEncoder
     from models.inference import collate
+    from models.loading import load_tokenizer
     from training.bases import resolve_base
     from training.data import load_examples
 
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = resolve_base(args.base)
     examples, _ = load_examples(args.data, on_error="drop")
     random.Random(0).shuffle(examples)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = load_tokenizer(folder)
     encoder = PairEncoder(tokenizer, InputSpec(max_length=args.max_length))
     sample = examples[: max(args.score_pairs, args.batch_size * (args.steps + 2), 2000)]
     encoded = encoder.encode_batch([ex.pair() for ex in sample])

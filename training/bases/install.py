@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.store import atomic_directory
+from models.io import atomic_directory
 from training.bases.registry import BaseSpec, get_base
 
 log = logging.getLogger(__name__)

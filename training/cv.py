@@ -1,0 +1,176 @@
+"""Cross-validation, the pipeline's middle stages: group folds, one fine-tuning per fold scored on the
+fold it did not see, and the out-of-fold (OOF) evaluation that sets the published thresholds.
+
+Each stage is resumable: saved folds are reused (and checked against the data), a finished fold is not
+retrained (`fold-<k>/fold.json` holds its scores), an interrupted fold resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from models import Task, TaskMetrics
+from models.io import atomic_write_text
+from training.config import RunConfig
+from training.data import Example, fingerprint
+from training.evaluate import Prediction, TaskResult, compute_metrics, tune_threshold
+from training.finetune import FinetuneResult, finetune
+from training.splits import check_no_leakage, fold_summary, load_folds, make_folds, save_folds
+from training.workdir import on_main_process, prepare_dir
+
+log = logging.getLogger(__name__)
+
+
+def assign_folds(config: RunConfig, examples: list[Example]) -> list[int]:
+    """Group-aware folds (see `training.splits`), saved under work_dir; a rerun reuses the saved ones."""
+    path = config.work_dir / "folds.json"
+    if path.is_file():
+        folds = load_folds(path, examples)  # refuses folds made for other data
+        log.info("reusing folds from %s", path)
+    else:
+        folds = make_folds(examples, n_folds=config.cv.folds, seed=config.cv.seed)
+        on_main_process(save_folds, path, examples, folds, n_folds=config.cv.folds, seed=config.cv.seed)
+    check_no_leakage(examples, folds)
+    log.info("folds:\n%s", fold_summary(examples, folds))
+    return folds
+
+
+@dataclass
+class FoldOutcome:
+    fold: int
+    best_step: int
+    total_steps: int
+    train_size: int
+    history: list[tuple[int, float]]
+    model_dir: Path
+    # Cost of training + scoring the fold (None for folds finished by an older version of the pipeline).
+    seconds: float | None = None
+    cpu_seconds: float | None = None  # this process's user + system time, all threads
+
+
+@dataclass
+class CVOutcome:
+    scores: np.ndarray  # out-of-fold probability for every example, in data order
+    folds: list[FoldOutcome] = field(default_factory=list)
+
+
+def train_fold(
+    config: RunConfig, examples: list[Example], folds: list[int], k: int, init_from: Path | None
+) -> tuple[FoldOutcome, np.ndarray]:
+    """Fine-tune on every fold but k, select the best step and score on fold k (resumable)."""
+    fold_dir = config.work_dir / f"fold-{k}"
+    done = fold_dir / "fold.json"
+    held = [i for i, f in enumerate(folds) if f == k]
+    # What a fold's results depend on; anything else in the work dir is reused only if this matches.
+    identity = {
+        "ids": [examples[i].id for i in held],
+        "data": fingerprint(examples),
+        "train": config.train.model_dump(mode="json"),
+        "init_from": str(init_from) if init_from else None,
+    }
+    if done.is_file():
+        saved = json.loads(done.read_text(encoding="utf-8"))
+        if saved.get("identity") == identity:
+            log.info("fold %d already trained (%s)", k, done)
+            outcome = FoldOutcome(
+                fold=k,
+                best_step=saved["best_step"],
+                total_steps=saved["total_steps"],
+                train_size=saved["train_size"],
+                history=[tuple(h) for h in saved["history"]],
+                model_dir=Path(saved["model_dir"]),
+                seconds=saved.get("seconds"),
+                cpu_seconds=saved.get("cpu_seconds"),
+            )
+            return outcome, np.asarray(saved["scores"], dtype=np.float64)
+    prepare_dir(fold_dir, identity)
+    train = [e for e, f in zip(examples, folds, strict=True) if f != k]
+    held_out = [examples[i] for i in held]
+    log.info(
+        "fold %d/%d: training on %d, evaluating on %d", k + 1, config.cv.folds, len(train), len(held_out)
+    )
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result: FinetuneResult = finetune(
+        train=train, eval=held_out, config=config.train, output_dir=fold_dir, init_from=init_from, resume=True
+    )
+    outcome = FoldOutcome(
+        fold=k,
+        best_step=result.best_step,
+        total_steps=result.total_steps,
+        train_size=len(train),
+        history=result.history,
+        model_dir=result.model_dir,
+        seconds=round(time.perf_counter() - started, 1),
+        cpu_seconds=round(time.process_time() - cpu_started, 1),
+    )
+    on_main_process(
+        atomic_write_text,
+        done,
+        json.dumps(
+            {
+                "identity": identity,
+                "scores": result.eval_scores.tolist(),
+                "best_step": result.best_step,
+                "total_steps": result.total_steps,
+                "train_size": len(train),
+                "history": result.history,
+                "model_dir": str(result.model_dir),
+                "seconds": outcome.seconds,
+                "cpu_seconds": outcome.cpu_seconds,
+            }
+        )
+        + "\n",
+    )
+    return outcome, result.eval_scores
+
+
+def cross_validate(
+    config: RunConfig, examples: list[Example], folds: list[int], init_from: Path | None
+) -> CVOutcome:
+    scores = np.full(len(examples), np.nan)  # stays NaN for folds not trained (cv.only_folds)
+    outcome = CVOutcome(scores=scores)
+    for k in config.cv.trained_folds:
+        fold, fold_scores = train_fold(config, examples, folds, k, init_from)
+        held = [i for i, f in enumerate(folds) if f == k]
+        scores[held] = fold_scores
+        assert not np.isnan(scores[held]).any()
+        outcome.folds.append(fold)
+    return outcome
+
+
+@dataclass
+class OOFEvaluation:
+    thresholds: dict[Task, float]  # F1-maximising threshold per task, tuned on OOF scores
+    metrics: dict[Task, TaskMetrics]  # at that threshold
+    results: dict[Task, TaskResult]  # per task, for the report
+    predictions: list[Prediction]  # per scored example
+
+
+def evaluate_oof(config: RunConfig, examples: list[Example], scores: np.ndarray) -> OOFEvaluation:
+    """Per task: the F1-maximising threshold on out-of-fold scores and the metrics at it."""
+    out = OOFEvaluation(thresholds={}, metrics={}, results={}, predictions=[])
+    scored = ~np.isnan(scores)  # every example, unless cv.only_folds left some folds out
+    for task in config.tasks:
+        idx = [i for i, e in enumerate(examples) if e.task is task and scored[i]]
+        labels = [int(examples[i].label) for i in idx]  # type: ignore[arg-type]
+        task_scores = [float(scores[i]) for i in idx]
+        languages = [examples[i].language for i in idx]
+        threshold = float(tune_threshold(labels, task_scores))
+        out.thresholds[task] = threshold
+        out.metrics[task] = compute_metrics(
+            labels=labels, scores=task_scores, languages=languages, threshold=threshold
+        )
+        out.results[task] = TaskResult(labels, task_scores, languages, threshold, tuned_from_oof=True)
+        log.info("%s OOF: threshold %.3f, F1 %.4f", task.value, threshold, out.metrics[task].f1)
+    out.predictions = [
+        Prediction(id=e.id, task=e.task, language=e.language, score=float(s), label=e.label)
+        for e, s, ok in zip(examples, scores, scored, strict=True)
+        if ok
+    ]
+    return out
