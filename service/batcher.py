@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from models import EncodedPair
@@ -43,12 +43,20 @@ class Job:
     scores: list[float] = field(default_factory=list)
     remaining: int = 0
     cancelled: bool = False
+    # Set by the batcher that queued the job: takes its queued pairs out at once, so a timed-out or
+    # disconnected client's pairs stop counting against the queue bound (else, under load, new requests
+    # get 429 for work that will never run).
+    on_cancel: Callable[[Job], None] | None = None
 
     def cancel(self) -> None:
-        """Drop the job: pairs still queued are skipped; a batch already running finishes unheard."""
+        """Drop the job: pairs still queued are removed; a batch already running finishes unheard."""
+        if self.cancelled:
+            return
         self.cancelled = True
         if not self.future.done():
             self.future.cancel()
+        if self.on_cancel is not None:
+            self.on_cancel(self)
 
 
 @dataclass(eq=False, slots=True)
@@ -117,7 +125,7 @@ class MicroBatcher:
                 f"retry after {self.retry_after_s}s",
                 headers={"Retry-After": str(self.retry_after_s)},
             )
-        job = Job(backend, pairs, asyncio.get_running_loop().create_future())
+        job = Job(backend, pairs, asyncio.get_running_loop().create_future(), on_cancel=self._drop)
         job.scores = [0.0] * len(pairs)
         job.remaining = len(pairs)
         if not pairs:
@@ -128,6 +136,10 @@ class MicroBatcher:
         self.metrics.queue_depth.set(len(self._queue))
         self._arrived.set()
         return job
+
+    def _drop(self, job: Job) -> None:
+        self._queue = deque(item for item in self._queue if item.job is not job)
+        self.metrics.queue_depth.set(len(self._queue))
 
     # --- the loop ---
 

@@ -68,7 +68,7 @@ def test_compose_wiring(docker_compose: str, monkeypatch: pytest.MonkeyPatch) ->
         assert svc["environment"]["RELEVANCE_MODELS_DIR"] == "/models"
         assert "replicas" in svc["deploy"], f"{name}: scale-out goes through deploy.replicas"
         # Every RELEVANCE_* variable compose sets is a real setting (a typo would be silently ignored).
-        fields = {f"RELEVANCE_{n.upper()}" for n in Settings.model_fields}
+        fields = Settings.env_names()
         unknown = {k for k in svc["environment"] if k.startswith("RELEVANCE_")} - fields
         assert not unknown, f"{name}: unknown settings {unknown}"
         # The environment compose sets must parse as Settings, read the way the container reads it.

@@ -58,7 +58,6 @@ class FlakyBackend:
         self.inner = inner
         self.name = inner.name
         self.checkpoint = inner.checkpoint
-        self.encoder = inner.encoder
         self.fail = False
         self.delay_s = 0.0
 

@@ -17,7 +17,7 @@ def enc(ids: list[int], *, types: list[int] | None = None, truncated: bool = Fal
 
 
 def key(sha: str, pair: EncodedPair) -> tuple:
-    """The key `service.scoring` builds: the model's weights hash and the pair's input ids."""
+    """The key `service.relevance.serving` builds: the model's weights hash and the pair's input ids."""
     return (sha, pair.cache_key)
 
 
