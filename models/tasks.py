@@ -80,6 +80,11 @@ class Task(str):
             cls, core_schema.str_schema(), serialization=core_schema.to_string_ser_schema()
         )
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        # Documents (OpenAPI) list the tasks registered when they are generated.
+        return {"type": "string", "enum": [str(task) for task in registered_tasks()]}
+
 
 @dataclass(frozen=True, kw_only=True)
 class TaskSpec:
