@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     install = actions.add_parser(
         "install", parents=[root_after], help="build a base (a no-op that re-verifies when up to date)"
     )
-    install.add_argument("name", help="base name, e.g. minilm, e5-small, gemma-3-270m")
+    install.add_argument("name", help="base name, e.g. minilm, e5-small, gemma-3-270m, embeddinggemma-300m")
     install.add_argument("--force", action="store_true", help="rebuild even when an intact build exists")
     parser.set_defaults(handler=_handle)
 

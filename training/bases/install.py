@@ -62,6 +62,8 @@ def _output_hashes(folder: Path) -> dict[str, str]:
 
 
 def package_versions(spec: BaseSpec) -> dict[str, str]:
+    if spec.downloads:  # downloaded wheels, never installed: the builder pins their versions
+        return spec.module().package_versions()
     versions = {}
     for dist in spec.packages:
         try:
@@ -160,7 +162,9 @@ def install(
     root = Path(root) if root is not None else default_root()
     dest = root / spec.name
     module = spec.module()
-    inputs = dict(inputs) if inputs is not None else module.inputs()
+    if inputs is None:
+        inputs = module.inputs(root) if spec.downloads else module.inputs()
+    inputs = dict(inputs)
     versions = package_versions(spec)
 
     if not force and dest.exists():

