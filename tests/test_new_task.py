@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tiny
 
-from models import ModelStore, PairEncoder, PairInput, Task, TaskSpec, open_checkpoint, register_task
+from models import ModelStore, PairEncoder, PairInput, Task, open_checkpoint, register_task
 from models.loading import load_tokenizer
 from models.tasks import normalise_query, unregister_task
 
@@ -34,26 +35,9 @@ MATCHES = {
 }
 
 
-def qq_spec() -> TaskSpec:
-    return TaskSpec(
-        name="qq",
-        target_field="other_query",
-        target_label="other query",
-        summary="Score query-query pairs",
-        target_description="a second search query",
-        truncate_from="right",
-        task_prefix="query-query: ",
-        warmup=("running shoes", "trail runners"),
-        check_pairs=(("running shoes", "trail runners"), ("garden hose", "tea cup")),
-        group_key=lambda query, target: normalise_query(query),
-        group_meaning="normalised query",
-        strata_key=lambda language, target, label: f"{language}|{label}",
-    )
-
-
 @pytest.fixture(scope="module")
 def qq() -> Iterator[Task]:
-    task = register_task(qq_spec())
+    task = register_task(tiny.TOY_TASK)
     try:
         yield task
     finally:

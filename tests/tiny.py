@@ -12,7 +12,7 @@ from typing import Any
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
 
-from models import InputSpec, Task, card_model_dir
+from models import InputSpec, Task, TaskSpec, card_model_dir
 
 # Enough multilingual text that the tiny vocabularies cover the scripts the tests use.
 CORPUS = [
@@ -183,3 +183,17 @@ def card_checkpoint(
         thresholds=thresholds or dict.fromkeys(tasks, 0.5),
     )
     return path
+
+
+# A toy third task (query -> query), registered only by the tests that show a new task is one registry
+# entry (tests/test_new_task.py, tests/service/test_service_tasks.py); no package file knows it.
+TOY_TASK = TaskSpec(
+    name="qq",
+    target_field="other_query",
+    target_label="other query",
+    summary="Score query-query pairs",
+    target_description="the query to compare with",
+    task_prefix="query-query: ",
+    warmup=("running shoes", "trail running shoes"),
+    check_pairs=(("running shoes", "trail runners"), ("garden hose", "tea cup")),
+)

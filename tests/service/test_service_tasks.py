@@ -12,20 +12,12 @@ import tiny
 from pydantic import ValidationError
 from service_helpers import OfflineScorer, assert_error, make_settings, metric_value, running, scrape
 
-from models import Task, TaskSpec, register_task, unregister_task
+from models import Task, register_task, unregister_task
 from service.app import create_app
 from service.client import RelevanceClient
 from service.settings import Settings
 
-TOY = TaskSpec(
-    name="qq",
-    target_field="other_query",
-    target_label="other query",
-    summary="Score query-query pairs",
-    target_description="the query to compare with",
-    task_prefix="query-query: ",
-    warmup=("running shoes", "trail running shoes"),
-)
+TOY = tiny.TOY_TASK
 PAIRS = [
     {"query": "running shoes", "other_query": "trail running shoes", "id": "a", "language": "en"},
     {"query": "bolso de mujer", "other_query": "women's handbag", "language": "es"},
