@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled QC file")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA["qc"], help="labelled QC file")
     parser.add_argument("--qi-data", type=Path, help="labelled QI file for the cross_task variant")
     parser.add_argument("--folds", type=int, default=5, help="group CV folds")
     parser.add_argument(

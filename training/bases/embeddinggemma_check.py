@@ -38,8 +38,10 @@ QUERIES = (
     ("th", "กระเป๋าถือผู้หญิง หนังแท้", 0),
     ("ar", "شاحن سريع للهاتف", 1),
 )
-# the relevant category must beat the best unrelated one by at least this cosine
-MIN_MARGIN = 0.03
+# The relevant category must beat the best unrelated one by at least this cosine. The built model's
+# smallest margin is 0.30; the same weights run with causal attention (a loader ignoring
+# `use_bidirectional_attention`) fall below 0.15 on 6 of the 8 queries.
+MIN_MARGIN = 0.15
 # sentence-transformers against the transformers-only pipeline, per text
 MIN_ST_COSINE = 0.9999
 REQUIRED = (
@@ -133,7 +135,8 @@ def verify_folder(folder: Path) -> dict:
     del encoder
     sims = (queries @ docs.T).tolist()
     for (lang, query, want), row in zip(QUERIES, sims, strict=True):
-        log.info("%s %-40s own %.3f  others %s", lang, query, row[want], " ".join(f"{s:.3f}" for s in row))
+        cosines = " ".join(f"{s:.3f}" for s in row)
+        log.info("%s %s: own category %.3f; all categories %s", lang, query, row[want], cosines)
     margins = check_retrieval(sims)
     st_cosine = _sentence_transformers_agrees(folder, queries)
     log.info(
