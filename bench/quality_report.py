@@ -39,6 +39,51 @@ def tfidf_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+# The cheap baselines a trained model must beat, per task: (results file stem, what it is).
+BASELINES = {
+    "qc": [
+        ("tfidf_baseline", "char TF-IDF + LR"),
+        ("probe_use_qc", "frozen multilingual USE v3 + LR"),
+        ("probe_embeddinggemma_qc", "frozen EmbeddingGemma-300M + LR"),
+    ],
+    "qi": [
+        ("tfidf_baseline_qi", "char TF-IDF + LR"),
+        ("probe_use_qi", "frozen multilingual USE v3 + LR"),
+        ("probe_embeddinggemma_qi", "frozen EmbeddingGemma-300M + LR"),
+    ],
+}
+
+
+def baselines_table(results: dict[str, dict], task: str) -> str:
+    """Every cheap baseline of `task` in `results` (stem -> JSON): overall, per fold, per language."""
+    found = [(stem, what, results[stem]) for stem, what in BASELINES[task] if stem in results]
+    if not found:
+        return f"(no {task} baseline results yet)"
+    languages = sorted({lang for _, _, r in found for lang in r["metrics"]["by_language_detail"]})
+    per_language = len(languages) > 1
+    head = "| system | n | F1 (OOF threshold) | all-positive F1 | ROC-AUC | fold AUC range | encode CPU |"
+    if per_language:
+        head += "".join(f" {lang} |" for lang in languages)
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(languages) * per_language)]
+    for _, what, r in found:
+        m = r["metrics"]
+        folds = [f["roc_auc"] for f in r.get("per_fold", {}).values()]
+        spread = f"{min(folds):.3f}–{max(folds):.3f}" if folds else "–"
+        cpu = r.get("encode_seconds", {}).get("cpu")
+        row = (
+            f"| {what} | {m['n']:,} | {m['f1']:.4f} | {m['baseline_all_positive_f1']:.4f} | "
+            f"{m['roc_auc']:.4f} | {spread} | {f'{cpu / 60:.1f} min' if cpu is not None else '–'} |"
+        )
+        if per_language:
+            detail = m["by_language_detail"]
+            row += "".join(
+                f" {detail[lang]['roc_auc']:.3f} |" if lang in detail else " – |" for lang in languages
+            )
+        lines.append(row)
+    note = "Language columns: ROC-AUC per query language." if per_language else ""
+    return "\n".join([*lines, "", note] if note else lines)
+
+
 def ablation_rows(result: dict) -> list[tuple[str, str, dict]]:
     """(name, what changes, metrics) for TF-IDF and every variant, a multi-epoch variant once per epoch."""
     rows = [("tfidf", "char TF-IDF + LR (reference)", result["tfidf"])] if result.get("tfidf") else []
@@ -201,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img", help="where plots go")
     args = parser.parse_args(argv)
     sections = {}
+    found = {
+        stem: json.loads((args.tfidf.parent / f"{stem}.json").read_text())
+        for stem, _ in BASELINES["qc"] + BASELINES["qi"]
+        if (args.tfidf.parent / f"{stem}.json").is_file()
+    }
+    for task in BASELINES:
+        if any(stem in found for stem, _ in BASELINES[task]):
+            sections[f"baselines_{task}"] = baselines_table(found, task)
     tfidf = json.loads(args.tfidf.read_text()) if args.tfidf.is_file() else None
     if tfidf is not None:
         sections["tfidf"] = tfidf_table(tfidf)
