@@ -54,6 +54,14 @@ BASELINES = {
 }
 
 
+def _encode_cost(cpu: float | None, texts: int | None) -> str:
+    if cpu is None:
+        return "–"
+    if texts == 0:
+        return "cached"
+    return f"{cpu / 60:.1f} min" + (f" ({texts:,} texts)" if texts else "")
+
+
 def baselines_table(results: dict[str, dict], task: str) -> str:
     """Every cheap baseline of `task` in `results` (stem -> JSON): overall, per fold, per language."""
     found = [(stem, what, results[stem]) for stem, what in BASELINES[task] if stem in results]
@@ -69,10 +77,11 @@ def baselines_table(results: dict[str, dict], task: str) -> str:
         m = r["metrics"]
         folds = [f["roc_auc"] for f in r.get("per_fold", {}).values()]
         spread = f"{min(folds):.3f}–{max(folds):.3f}" if folds else "–"
-        cpu = r.get("encode_seconds", {}).get("cpu")
+        cost = r.get("encode_seconds") or {}
+        cpu, texts = cost.get("cpu"), cost.get("texts")
         row = (
             f"| {what} | {m['n']:,} | {m['f1']:.4f} | {m['baseline_all_positive_f1']:.4f} | "
-            f"{m['roc_auc']:.4f} | {spread} | {f'{cpu / 60:.1f} min' if cpu is not None else '–'} |"
+            f"{m['roc_auc']:.4f} | {spread} | {_encode_cost(cpu, texts)} |"
         )
         if per_language:
             detail = m["by_language_detail"]
