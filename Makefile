@@ -44,7 +44,7 @@ demo-model: setup
 	@if ls $(MODELS_DIR)/*/relevance.json >/dev/null 2>&1; then \
 	  echo "models in $(MODELS_DIR)/: $$(ls -d $(MODELS_DIR)/*/ | xargs -n1 basename | tr '\n' ' ')"; \
 	else \
-	  $(PY) -m training run --config $(DEMO_CONFIG); \
+	  $(PY) -m training run --config $(DEMO_CONFIG) --models-dir $(MODELS_DIR); \
 	fi
 
 serve: demo-model
