@@ -46,3 +46,28 @@ def test_use_probe_on_the_sample_data_and_resume_from_cache(task: str, tmp_path:
     monkeypatch.setitem(embedding_probe.ENCODERS, "use", no_encoding)
     assert embedding_probe.main(argv) == 0  # every text comes from the cache
     assert json.loads(out.read_text())["metrics"] == first["metrics"]
+
+
+def test_the_quality_report_lists_every_baseline_found_per_task() -> None:
+    from bench.quality_report import baselines_table
+
+    def result(auc: float, languages: dict[str, float], **extra) -> dict:
+        detail = {lang: {"roc_auc": a} for lang, a in languages.items()}
+        metrics = {"n": 100, "f1": 0.82, "baseline_all_positive_f1": 0.81, "roc_auc": auc}
+        return {"metrics": {**metrics, "by_language_detail": detail}, **extra}
+
+    folds = {"0": {"roc_auc": 0.70}, "1": {"roc_auc": 0.74}}
+    qc = {
+        "tfidf_baseline": result(0.65, {"es": 0.6, "ja": 0.7}),
+        "probe_embeddinggemma_qc": result(
+            0.72, {"es": 0.71}, per_fold=folds, encode_seconds={"cpu": 120.0, "texts": 500}
+        ),
+    }
+    table = baselines_table(qc, "qc").splitlines()
+    assert table[0].endswith("| es | ja |") and len(table) == 6  # header, rule, two rows, blank, note
+    assert table[2] == "| char TF-IDF + LR | 100 | 0.8200 | 0.8100 | 0.6500 | – | – | 0.600 | 0.700 |"
+    assert "0.700–0.740 | 2.0 min (500 texts) | 0.710 | – |" in table[3]
+    assert "USE" not in "\n".join(table)  # only what was run is listed
+    cached = {"probe_use_qi": result(0.67, {"en": 0.67}, encode_seconds={"cpu": 1.0, "texts": 0})}
+    assert "| cached |" in baselines_table(cached, "qi") and "| en |" not in baselines_table(cached, "qi")
+    assert baselines_table({}, "qi") == "(no qi baseline results yet)"
