@@ -21,6 +21,7 @@ STAGE_MODULES = (
     "training.report",
     "training.merge",
     "training.predict",
+    "training.submission",
     "training.pipeline",
     "training.bases",
 )
