@@ -48,7 +48,7 @@ def embeddinggemma_encoder(threads: int) -> Encode:
     """EmbeddingGemma-300M from the base store, with its `query` / `document` prompts."""
     import torch
 
-    from training.bases.embed import SentenceEncoder
+    from models.embedding import SentenceEncoder
     from training.bases.install import built_path
 
     torch.set_num_threads(threads)

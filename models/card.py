@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -47,10 +47,16 @@ class TaskMetrics(BaseModel):
     by_language: dict[str, float] = Field(default_factory=dict)
 
 
+# "cross-encoder": one sequence-classification pass over the pair (the paper's method). "bi-encoder": a
+# sentence encoder embeds query and target apart and a small head scores the pair (`models.biencoder`).
+ModelKind = Literal["cross-encoder", "bi-encoder"]
+
+
 class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     format_version: int = FORMAT_VERSION
+    kind: ModelKind = "cross-encoder"
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     tasks: list[Task] = Field(min_length=1)
     base_model: str

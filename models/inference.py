@@ -91,6 +91,8 @@ def forward_scores(model: PreTrainedModel, batch: Sequence[EncodedPair], *, pad_
     """Relevance probabilities for one batch, in batch order."""
     import torch
 
+    if hasattr(model, "score_pairs"):  # a bi-encoder (`models.biencoder.BiEncoderModel`)
+        return model.score_pairs(batch)
     inputs = collate(batch, pad_id=pad_id, device=model.device)
     if not uses_token_types(model.config):
         inputs.pop("token_type_ids")

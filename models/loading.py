@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from models.biencoder import BiEncoderModel, BiPairEncoder
+    from models.formatting import PairEncoder
+
 DTYPES = {
     "float32": "float32",
     "fp32": "float32",
@@ -47,8 +50,30 @@ def load_tokenizer(source: Checkpoint | str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_model(checkpoint: Checkpoint, *, device: str = "cpu", dtype: str | None = None) -> PreTrainedModel:
+def load_pair_encoder(checkpoint: Checkpoint) -> PairEncoder | BiPairEncoder:
+    """The encoder that turns a checkpoint's pairs into the ids its model scores (per model kind)."""
+    if checkpoint.card.kind == "bi-encoder":
+        from models.biencoder import BiPairEncoder
+        from models.embedding import SentenceTokenizer
+
+        return BiPairEncoder(SentenceTokenizer.load(checkpoint.path), checkpoint.card.input)
+    from models.formatting import PairEncoder
+
+    return PairEncoder(load_tokenizer(checkpoint), checkpoint.card.input)
+
+
+def load_model(
+    checkpoint: Checkpoint, *, device: str = "cpu", dtype: str | None = None
+) -> PreTrainedModel | BiEncoderModel:
+    """The checkpoint's scoring model: a transformers classifier, or a `BiEncoderModel` (CPU, fp32)."""
     from transformers import AutoModelForSequenceClassification
+
+    if checkpoint.card.kind == "bi-encoder":
+        from models.biencoder import BiEncoderModel
+
+        if device != "cpu" or (dtype or checkpoint.card.dtype) not in ("float32", "fp32"):
+            raise ValueError("bi-encoder checkpoints are scored on the CPU in float32 for now")
+        return BiEncoderModel.load(checkpoint.path)
 
     model = AutoModelForSequenceClassification.from_pretrained(
         checkpoint.path,

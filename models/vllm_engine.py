@@ -65,6 +65,11 @@ def engine_kwargs(checkpoint: Checkpoint, *, dtype: str | None = None, **overrid
     equal to the torch backend's.
     """
     card = checkpoint.card
+    if card.kind != "cross-encoder":
+        raise ValueError(
+            f"{card.name} is a {card.kind} checkpoint; the vLLM backend serves cross-encoders only "
+            "(score it with the torch backend: --backend torch / RELEVANCE_BACKEND=torch)"
+        )
     name = dtype or card.dtype
     if name not in DTYPES:
         raise ValueError(f"unknown dtype {name!r}; use one of {sorted(set(DTYPES))}")

@@ -28,10 +28,10 @@ ENCODE_IN_THREAD_PAIRS = 64
 
 
 def load_encoder(checkpoint: Checkpoint) -> PairEncoder:
-    """The checkpoint's pair encoder: its tokenizer and the card's input spec (blocking: call in a thread)."""
-    from models.loading import load_tokenizer
+    """The checkpoint's pair encoder (per model kind; blocking: call in a thread)."""
+    from models.loading import load_pair_encoder
 
-    return PairEncoder(load_tokenizer(checkpoint), checkpoint.card.input)
+    return load_pair_encoder(checkpoint)  # type: ignore[return-value]  # same interface for both kinds
 
 
 async def encode(encoder: PairEncoder, pairs: Sequence[PairInput]) -> list[EncodedPair]:

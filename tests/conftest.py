@@ -50,3 +50,24 @@ def joint_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny.card_checkpoint(
         tmp_path_factory.mktemp("ckpt") / "tiny-joint", tasks=(Task.QC, Task.QI), name="tiny-joint"
     )
+
+
+@pytest.fixture(scope="session")
+def biencoder_run(tmp_path_factory: pytest.TempPathFactory):
+    """The bi-encoder recipe (`training.head`) run end to end on the project's QC sample data with a tiny
+    random sentence encoder as its base: (config, record). The record names the published checkpoint."""
+    from training.head import HeadRunConfig, HeadSettings, run_head
+
+    root = tmp_path_factory.mktemp("biencoder")
+    config = HeadRunConfig(
+        name="tiny-bi-qc",
+        task=Task.QC,
+        data=Path(__file__).parents[1] / "training" / "sample_data" / "qc_sample.jsonl",
+        base_model=str(tiny.tiny_sentence_encoder(root / "base")),
+        max_length=48,
+        folds=2,
+        head=HeadSettings(hidden=8, epochs=2, batch_size=64),
+        models_dir=root / "models",
+        work_dir=root / "work",
+    )
+    return config, run_head(config)

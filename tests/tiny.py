@@ -160,6 +160,47 @@ def tiny_gemma3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
 
 BUILDERS = {"bert": tiny_bert, "qwen3": tiny_qwen3, "gemma3": tiny_gemma3}
 
+SENTENCE_PROMPTS = {"query": "task: search result | query: ", "document": "title: none | text: "}
+
+
+def tiny_sentence_encoder(path: Path, *, seed: int = 0, dim: int = 16) -> Path:
+    """A random bidirectional Gemma3 encoder exported like EmbeddingGemma (a sentence-transformers folder:
+    mean pooling, two Dense layers, normalise, query/document prompts): a bi-encoder base."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+    from transformers import Gemma3TextConfig, Gemma3TextModel
+
+    tokenizer = bpe_tokenizer()
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=dim, intermediate_size=2 * dim, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=8, sliding_window=512,
+        use_bidirectional_attention=True, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    _save(Gemma3TextModel(config), tokenizer, path)
+    identity = {"activation_function": "torch.nn.modules.linear.Identity", "bias": False}
+    kinds = {"": "Transformer", "1_Pooling": "Pooling", "2_Dense": "Dense", "3_Dense": "Dense"}
+    kinds["4_Normalize"] = "Normalize"
+    files = {
+        "modules.json": [
+            {"idx": i, "name": str(i), "path": p, "type": f"sentence_transformers.models.{t}"}
+            for i, (p, t) in enumerate(kinds.items())
+        ],
+        "1_Pooling/config.json": {"word_embedding_dimension": dim, "pooling_mode_mean_tokens": True},
+        "2_Dense/config.json": {"in_features": dim, "out_features": 2 * dim, **identity},
+        "3_Dense/config.json": {"in_features": 2 * dim, "out_features": dim, **identity},
+        "sentence_bert_config.json": {"max_seq_length": 64},
+        "config_sentence_transformers.json": {"prompts": SENTENCE_PROMPTS},
+    }
+    for name, content in files.items():
+        (path / name).parent.mkdir(exist_ok=True)
+        (path / name).write_text(json.dumps(content))
+    for name, (n_in, n_out) in {"2_Dense": (dim, 2 * dim), "3_Dense": (2 * dim, dim)}.items():
+        save_file({"linear.weight": torch.randn(n_out, n_in)}, str(path / name / "model.safetensors"))
+    return path
+
 
 def card_checkpoint(
     path: Path,

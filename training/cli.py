@@ -23,6 +23,7 @@ STAGE_MODULES = (
     "training.predict",
     "training.submission",
     "training.pipeline",
+    "training.head",
     "training.bases",
 )
 

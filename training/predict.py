@@ -24,9 +24,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models import Checkpoint, PairEncoder, Task, open_checkpoint, registered_tasks
+from models import Checkpoint, Task, open_checkpoint, registered_tasks
 from models.io import atomic_write_text
-from models.loading import load_tokenizer
+from models.loading import load_pair_encoder, load_tokenizer
 from models.scores import check_threshold, is_relevant
 from training.datafile import DataError
 from training.submission import (
@@ -145,8 +145,7 @@ def score_rows(
 
     total = np.zeros(len(examples), dtype=np.float64)
     for ckpt in checkpoints:
-        encoder = PairEncoder(load_tokenizer(ckpt), ckpt.card.input)
-        encoded = encoder.encode_batch([e.pair() for e in examples])
+        encoded = load_pair_encoder(ckpt).encode_batch([e.pair() for e in examples])
         if ckpt.card.input.uses_translation and not any(e.query_en for e in examples):
             log.warning(
                 "%s was trained with query translations but %s has no query_en; scores will suffer "

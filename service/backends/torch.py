@@ -138,7 +138,7 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBa
         if pad_id is None:  # training writes it into the config; else the tokenizer's, as before
             pad_id = load_tokenizer(checkpoint).pad_token_id
         pad_id = int(pad_id) if pad_id is not None else 0
-        if settings.torch_compile:
+        if settings.torch_compile and checkpoint.card.kind == "cross-encoder":
             model = _compiled(model, checkpoint=checkpoint, pad_id=pad_id, task=checkpoint.card.tasks[0])
         return TorchBackend(
             checkpoint=checkpoint,

@@ -350,7 +350,7 @@ def test_sentence_encoder_is_mean_pool_dense_dense_normalise(tiny_st_folder):
     from safetensors.torch import load_file
     from transformers import AutoModel, AutoTokenizer
 
-    from training.bases.embed import SentenceEncoder
+    from models.embedding import SentenceEncoder
 
     encoder = SentenceEncoder.load(tiny_st_folder)
     got = encoder.encode(TINY_TEXTS, prompt_name="query", batch_size=3)
@@ -380,7 +380,7 @@ def test_sentence_encoder_matches_sentence_transformers(tiny_st_folder):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from training.bases.embed import SentenceEncoder
+    from models.embedding import SentenceEncoder
 
     ours = SentenceEncoder.load(tiny_st_folder).encode(TINY_TEXTS, prompt_name="document")
     st = SentenceTransformer(str(tiny_st_folder), device="cpu", local_files_only=True)

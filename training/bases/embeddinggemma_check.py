@@ -122,7 +122,7 @@ def verify_folder(folder: Path) -> dict:
     """Raise `BaseBuildError` unless `folder` is a working EmbeddingGemma; the measurements."""
     import torch
 
-    from training.bases.embed import SentenceEncoder
+    from models.embedding import SentenceEncoder
     from training.bases.verify import verify_classifier
 
     check_files(folder)

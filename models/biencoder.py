@@ -1,0 +1,154 @@
+"""The bi-encoder model kind: a sentence encoder embeds the query and the target apart, a small head scores
+the pair from the two embeddings.
+
+Why a second kind beside the cross-encoder: on the shared QC data a frozen EmbeddingGemma-300M with this
+head beats every fine-tuned cross-encoder the CPU budget allows (docs/quality.md), and a target's
+embedding does not depend on the query, so the category paths and item titles a service sees again are
+embedded once (`BiEncoderModel.target_cache`) and a K-candidate request costs one query pass.
+
+One encoded pair keeps the batcher's contract: `input_ids` is the query's ids then the target's, and
+`token_type_ids` says which is which (0 query, 1 target). Training, offline predict and both serving paths
+split it here and embed each side with `SentenceEncoder.embed_ids`, so they score the same ids.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from models.card import InputSpec
+from models.formatting import EncodedPair, PairInput, format_query, format_target
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from models.embedding import SentenceEncoder, SentenceTokenizer
+
+HEAD_FILENAME = "relevance_head.safetensors"
+QUERY_PROMPT, TARGET_PROMPT = "query", "document"  # sentence-transformers prompt names
+TARGET_CACHE_SIZE = 65536  # target embeddings kept (768 floats each: ~200 MB at most)
+
+
+def pair_features(q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """[q, t, q*t, |q-t|, cos]: what the head reads of two (unit-length) embeddings."""
+    import torch
+
+    q = torch.nn.functional.normalize(q, dim=-1)
+    t = torch.nn.functional.normalize(t, dim=-1)
+    return torch.cat([q, t, q * t, (q - t).abs(), (q * t).sum(-1, keepdim=True)], dim=-1)
+
+
+def build_head(dim: int, hidden: int, *, dropout: float = 0.0) -> torch.nn.Sequential:
+    """The scoring head over `pair_features` of `dim`-d embeddings: one hidden layer, one logit."""
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Dropout(dropout / 2),
+        torch.nn.Linear(4 * dim + 1, hidden),
+        torch.nn.GELU(),
+        torch.nn.Dropout(dropout),
+        torch.nn.Linear(hidden, 1),
+    )
+
+
+def save_head(head: torch.nn.Sequential, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(path))
+
+
+def load_head(path: Path) -> torch.nn.Sequential:
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    hidden, width = state["1.weight"].shape
+    head = build_head((width - 1) // 4, hidden)
+    head.load_state_dict(state)
+    return head.eval()
+
+
+class BiPairEncoder:
+    """Encodes pairs for a bi-encoder checkpoint (the `models.PairEncoder` of this kind)."""
+
+    def __init__(self, text: SentenceTokenizer, spec: InputSpec) -> None:
+        self.text = text
+        self.spec = spec
+        self.max_side = min(spec.max_length, text.max_length)
+
+    def encode(self, pair: PairInput) -> EncodedPair:
+        return self.encode_batch([pair])[0]
+
+    def encode_batch(self, pairs: Sequence[PairInput]) -> list[EncodedPair]:
+        queries = [format_query(p.query, p.query_en, self.spec, p.task) for p in pairs]
+        targets = [format_target(p.task, p.target) for p in pairs]
+        return [
+            EncodedPair(input_ids=q + t, token_type_ids=[0] * len(q) + [1] * len(t), truncated=qcut or tcut)
+            for (q, qcut), (t, tcut) in zip(
+                self.tokenize(queries, QUERY_PROMPT), self.tokenize(targets, TARGET_PROMPT), strict=True
+            )
+        ]
+
+    def tokenize(self, texts: Sequence[str], prompt_name: str) -> list[tuple[list[int], bool]]:
+        """Ids of one side's texts (`QUERY_PROMPT` or `TARGET_PROMPT`), with whether each was cut."""
+        return self.text.tokenize_flagged(texts, prompt_name=prompt_name, max_length=self.max_side)
+
+
+def split_pair(pair: EncodedPair) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(query ids, target ids) of a bi-encoder pair."""
+    cut = pair.token_type_ids.index(1) if 1 in pair.token_type_ids else pair.num_tokens
+    return tuple(pair.input_ids[:cut]), tuple(pair.input_ids[cut:])
+
+
+class BiEncoderModel:
+    """A loaded bi-encoder checkpoint: embeds each distinct side of a batch once, then the head."""
+
+    def __init__(
+        self, encoder: SentenceEncoder, head: torch.nn.Sequential, *, cache_size: int = TARGET_CACHE_SIZE
+    ) -> None:
+        self.encoder = encoder
+        self.head = head.eval()
+        self.cache_size = cache_size
+        self.target_cache: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
+        self.config = encoder.model.config  # pad id and the like, as a transformers model exposes them
+
+    @classmethod
+    def load(cls, path: Path, **kwargs: int) -> BiEncoderModel:
+        from models.embedding import SentenceEncoder
+
+        return cls(SentenceEncoder.load(Path(path)), load_head(Path(path) / HEAD_FILENAME), **kwargs)
+
+    def _embed(
+        self, ids: Sequence[tuple[int, ...]], *, batch_size: int = 32
+    ) -> dict[tuple[int, ...], torch.Tensor]:
+        distinct = sorted(set(ids), key=len)  # length-sorted batches pad little
+        out: dict[tuple[int, ...], torch.Tensor] = {}
+        for start in range(0, len(distinct), batch_size):
+            chunk = distinct[start : start + batch_size]
+            out.update(zip(chunk, self.encoder.embed_ids(chunk), strict=True))
+        return out
+
+    def _targets(self, ids: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], torch.Tensor]:
+        if not self.cache_size:
+            return self._embed(ids)
+        missing = [t for t in set(ids) if t not in self.target_cache]
+        self.target_cache.update(self._embed(missing))
+        for t in set(ids):
+            self.target_cache.move_to_end(t)
+        while len(self.target_cache) > self.cache_size:
+            self.target_cache.popitem(last=False)
+        return {t: self.target_cache[t] for t in set(ids)}
+
+    def score_pairs(self, batch: Sequence[EncodedPair]) -> np.ndarray:
+        """Probabilities of relevance, in batch order."""
+        import torch
+
+        sides = [split_pair(p) for p in batch]
+        queries = self._embed([q for q, _ in sides])
+        targets = self._targets([t for _, t in sides])
+        q = torch.stack([queries[qi] for qi, _ in sides])
+        t = torch.stack([targets[ti] for _, ti in sides])
+        with torch.inference_mode():
+            return torch.sigmoid(self.head(pair_features(q, t)).squeeze(-1)).double().numpy()

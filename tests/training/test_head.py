@@ -1,0 +1,83 @@
+"""The bi-encoder recipe end to end: CV record, resume, published checkpoint, offline predict, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from models import Task, open_checkpoint
+from training.head import load_head_config, run_head
+
+
+def test_run_cross_validates_and_publishes_a_checkpoint(biencoder_run) -> None:
+    _, record = biencoder_run
+    assert (
+        record["scored_folds"] == [0, 1] and sum(f["n"] for f in record["per_fold"].values()) == record["n"]
+    )
+    metrics = record["metrics"]
+    assert 0.0 <= metrics["roc_auc"] <= 1.0 and metrics["baseline_all_positive_f1"] > 0
+    assert set(metrics["by_language"]) >= {"es", "ja"}
+    ckpt = open_checkpoint(record["checkpoint"], task=Task.QC)  # sha256 of base + head verified
+    card = ckpt.card
+    assert card.kind == "bi-encoder" and card.num_labels == 1 and card.architecture == "Gemma3TextModel"
+    assert card.thresholds[Task.QC] == pytest.approx(record["threshold_from_oof"])
+    assert card.metrics[Task.QC].roc_auc == pytest.approx(metrics["roc_auc"])
+    assert card.training["recipe"] == "training.head"
+    assert (ckpt.path / "relevance_head.safetensors").is_file() and (ckpt.path / "2_Dense").is_dir()
+
+
+def test_a_second_run_resumes_from_the_cached_embeddings_and_folds(biencoder_run) -> None:
+    config, record = biencoder_run
+    cached = sorted(p.name for p in (config.work / "embeddings").iterdir())
+    again = run_head(config)
+    assert sorted(p.name for p in (config.work / "embeddings").iterdir()) == cached  # nothing re-embedded
+    assert again["metrics"]["roc_auc"] == record["metrics"]["roc_auc"]  # the saved OOF scores were read
+
+
+def test_only_folds_runs_the_named_folds(biencoder_run, tmp_path: Path) -> None:
+    config, _ = biencoder_run
+    budget = config.model_copy(
+        update={"only_folds": [1], "work_dir": tmp_path / "w", "models_dir": tmp_path / "m"}
+    )
+    record = run_head(budget)
+    assert record["scored_folds"] == [1]
+    assert record["per_fold"][1]["n"] < record["n"]
+
+
+def test_offline_predict_scores_with_the_bi_encoder(biencoder_run, tmp_path: Path) -> None:
+    from models.loading import load_model, load_pair_encoder
+    from training.data import load_examples
+    from training.predict import predict
+
+    config, record = biencoder_run
+    scores = predict(checkpoint=record["checkpoint"], data=config.data, out=tmp_path / "sub.jsonl")
+    ckpt = open_checkpoint(record["checkpoint"])
+    examples, _ = load_examples(config.data, task=Task.QC)
+    direct = load_model(ckpt).score_pairs(load_pair_encoder(ckpt).encode_batch([e.pair() for e in examples]))
+    assert np.allclose(scores, direct, atol=1e-6)
+    rows = [json.loads(line) for line in (tmp_path / "sub.jsonl").read_text().splitlines()]
+    assert len(rows) == len(examples)
+
+
+def test_cli_writes_the_report(biencoder_run, tmp_path: Path) -> None:
+    from training.cli import main
+
+    config, _ = biencoder_run
+    path = tmp_path / "head.yaml"
+    raw = config.model_dump(mode="json") | {"models_dir": str(tmp_path / "m")}
+    path.write_text(yaml.safe_dump(raw))
+    assert load_head_config(path) == config.model_copy(update={"models_dir": tmp_path / "m"})
+    assert main(["head", "--config", str(path), "--report", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert Path(report["checkpoint"]).parent == tmp_path / "m"
+
+
+def test_a_bad_config_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "head.yaml"
+    path.write_text("name: x\ntask: qc\ndata: d.csv\nbase_model: b\nhead: {hiden: 3}\n")
+    with pytest.raises(ValueError, match="hiden"):
+        load_head_config(path)
