@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 from typing import Any, get_args
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from service.app import create_app
     from service.deployment import ModelRefs, plan_checkpoints
     from service.logs import configure_logging
-    from service.settings import Settings
+    from service.settings import Settings, security_warnings
 
     args = build_parser().parse_args(argv)
     overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if v is not None}
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    for warning in security_warnings(settings):  # names settings, never key values
+        logging.getLogger("service").warning(warning)
     # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish in-flight requests, lifespan shutdown)
     # and then re-raises the signal with the handlers it found installed; no-op handlers make that
     # final re-raise a clean exit 0 instead of death by signal.

@@ -17,12 +17,13 @@ from service.backends import BackendFactory, load_backend
 from service.batcher import MicroBatcher
 from service.cache import ScoreCache
 from service.deployment import ModelManager, ModelRefs
-from service.deps import Services
+from service.deps import Services, install_openapi_security
 from service.errors import ApiError
 from service.http import RequestContextMiddleware, install_error_handlers
 from service.metrics import Metrics
 from service.relevance import api_router as relevance
 from service.relevance.serving import ScoringService
+from service.rerank import api_router as rerank
 from service.routers import admin, health, metrics, models
 from service.routers.health import check_ready
 from service.settings import Settings
@@ -92,10 +93,12 @@ def create_app(settings: Settings | None = None, *, backend_factory: BackendFact
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi_security(app, settings)  # declares a key only where one is configured
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, tasks=tasks)
     routers = (relevance.build_router(tasks), models.router, health.router, admin.build_router(tasks))
     for router in (*routers, metrics.router):
         app.include_router(router)
+    app.include_router(rerank.build_router(tasks))
     return app
 
 

@@ -10,6 +10,10 @@ sync and async request loops share.
         pairs = [{"query": "ドラクエ バッグ", "category_path": "luggage & bags,women's handbags"}]
         result = client.score_qc(pairs)  # = client.score("qc", pairs): any served task
         [r["score"] for r in result["results"]]
+
+`admin_key` (one of the server's RELEVANCE_ADMIN_KEYS) is what `reload` sends; the scoring key does not
+open the admin routes. Without it, `reload` works only from the server's own host while the server has no
+admin keys set.
 """
 
 from __future__ import annotations
@@ -88,16 +92,24 @@ def _score_call(
     return "POST", f"/v1/relevance/{task}", {"json": body}
 
 
-def _reload_call(refs: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """`model=...`, `task_models={...}` or `<task>_model=...` (e.g. `qc_model=`); none: re-read."""
-    return "POST", "/admin/reload", {"json": dict(refs) or None}
+def _reload_call(refs: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """`model=...`, `task_models={...}` or `<task>_model=...` (e.g. `qc_model=`): checkpoint names in the
+    server's model store; none: re-read. `headers`: the admin key's, which replace the API key's."""
+    return "POST", "/admin/reload", {"json": dict(refs) or None, "headers": dict(headers)}
 
 
 class _Base:
     def __init__(
-        self, *, api_key: str | None, max_retries: int, backoff_s: float, max_backoff_s: float
+        self,
+        *,
+        api_key: str | None,
+        admin_key: str | None,
+        max_retries: int,
+        backoff_s: float,
+        max_backoff_s: float,
     ) -> None:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._admin_headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else {}
         self._policy = RetryPolicy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
 
 
@@ -107,6 +119,7 @@ class RelevanceClient(_Base):
         base_url: str,
         *,
         api_key: str | None = None,
+        admin_key: str | None = None,
         timeout: float = 30.0,
         max_retries: int = 5,
         backoff_s: float = 0.1,
@@ -115,7 +128,11 @@ class RelevanceClient(_Base):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(
-            api_key=api_key, max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s
+            api_key=api_key,
+            admin_key=admin_key,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
         )
         self._http = httpx.Client(
             base_url=base_url, timeout=timeout, headers=self._headers, transport=transport
@@ -164,7 +181,7 @@ class RelevanceClient(_Base):
             return False
 
     def reload(self, **refs: Any) -> dict:
-        method, path, kwargs = _reload_call(refs)
+        method, path, kwargs = _reload_call(refs, self._admin_headers)
         return self.request(method, path, **kwargs)
 
 
@@ -174,6 +191,7 @@ class AsyncRelevanceClient(_Base):
         base_url: str,
         *,
         api_key: str | None = None,
+        admin_key: str | None = None,
         timeout: float = 30.0,
         max_retries: int = 5,
         backoff_s: float = 0.1,
@@ -182,7 +200,11 @@ class AsyncRelevanceClient(_Base):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(
-            api_key=api_key, max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s
+            api_key=api_key,
+            admin_key=admin_key,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
         )
         self._http = httpx.AsyncClient(
             base_url=base_url, timeout=timeout, headers=self._headers, transport=transport
@@ -235,5 +257,5 @@ class AsyncRelevanceClient(_Base):
             return False
 
     async def reload(self, **refs: Any) -> dict:
-        method, path, kwargs = _reload_call(refs)
+        method, path, kwargs = _reload_call(refs, self._admin_headers)
         return await self.request(method, path, **kwargs)

@@ -125,6 +125,8 @@ def task_label(path: str, tasks: Collection[str]) -> str | None:
     if path.startswith("/v1/relevance/"):
         task = path.removeprefix("/v1/relevance/").strip("/")
         return task if task in tasks else "unknown"
+    if path in ("/v1/rerank", "/v2/rerank"):
+        return "rerank"  # service.rerank: the task is in the body (its pairs are counted under it)
     if path.startswith(("/v1/", "/admin/")):
         return "none"
     return None
@@ -173,7 +175,7 @@ class RequestContextMiddleware:
                     raise BodyTooLarge(self.max_body_bytes)
             return message
 
-        scoring = task in self.tasks
+        scoring = task in self.tasks or task == "rerank"
         if scoring and metrics is not None:
             metrics.inflight.inc()
         try:

@@ -7,6 +7,7 @@ Which checkpoint serves which task is `task_models` (`RELEVANCE_TASK_MODELS='{"q
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -60,6 +61,39 @@ def fold_task_models(data: dict[str, Any]) -> dict[str, Any]:
         merged.update({task: str(name) for task, name in per_task.items() if name})
         data["task_models"] = merged
     return data
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether `host` (an address, or "localhost") is on the loopback interface: 127.0.0.0/8, ::1, or
+    127.x written as an IPv4-mapped IPv6 address. Anything else, a name or nothing included, is not."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def security_warnings(settings: Settings) -> list[str]:
+    """What start-up warns about: a service reachable beyond this machine with no API keys. Names the
+    settings, never their values."""
+    if is_loopback(settings.host) or settings.api_keys:
+        return []
+    admin = (
+        "admin routes need RELEVANCE_ADMIN_KEYS"
+        if settings.admin_keys
+        else "admin routes still answer loopback clients only (no RELEVANCE_ADMIN_KEYS set)"
+    )
+    return [
+        f"listening on {settings.host or 'every interface'}:{settings.port}, beyond loopback, with no "
+        "RELEVANCE_API_KEYS: anyone who can reach this port can score pairs and read the model cards; "
+        f"set RELEVANCE_API_KEYS to require a key ({admin})"
+    ]
 
 
 class _TaskModelsSource:
@@ -149,7 +183,14 @@ class Settings(BaseSettings):
 
     # --- security and process ---
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, description="comma-separated API keys for Authorization: Bearer (empty = open)"
+        default_factory=list,
+        description="comma-separated keys for the scoring and model routes, sent as Authorization: Bearer "
+        "(empty = open)",
+    )
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated keys for the admin routes (POST /admin/reload), sent as Authorization: "
+        "Bearer; empty = admin routes answer loopback clients (127.0.0.1, ::1) only",
     )
     host: str = Field("127.0.0.1", description="bind address")
     port: int = Field(8000, ge=0, le=65535, description="bind port")
@@ -208,7 +249,7 @@ class Settings(BaseSettings):
     def _parse_task_models(cls, value: Any) -> Any:
         return parse_task_models(value)
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):

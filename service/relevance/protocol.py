@@ -14,14 +14,18 @@ import functools
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, create_model, field_validator
 
 from models import PairInput, Task, TaskSpec
 from service.errors import ApiError, ErrorType
 from service.relevance.serving import Scored
 from service.settings import Settings
 
-PairId = Annotated[str, Field(max_length=256)] | int
+# Strict int: a long numeric string must not slip past max_length by coercing to an int (nor a bool pass).
+PairId = Annotated[str, Field(max_length=256)] | Annotated[int, Strict()]
+# What `_not_blank` / `_levels_not_blank` check, said in the schema too (validation keeps their messages).
+NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
+LEVELS_NOT_BLANK: dict[str, Any] = {"contains": {"type": "string", **NOT_BLANK}}
 
 
 def _not_blank(value: str) -> str:
@@ -44,7 +48,9 @@ class PairBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
     target_field: ClassVar[str] = ""
 
-    query: str = Field(min_length=1, description="the search query, in any language")
+    query: str = Field(
+        min_length=1, json_schema_extra=NOT_BLANK, description="the search query, in any language"
+    )
     language: str | None = Field(
         None, max_length=35, description="query language (ISO 639-1, e.g. es); metrics only"
     )
@@ -64,7 +70,11 @@ class RequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     threshold: float | None = Field(
-        None, ge=0.0, le=1.0, description="decision threshold for `relevant` (default: the model card's)"
+        None,
+        ge=0.0,
+        le=1.0,
+        strict=True,  # a number, as the schema says: not `false` or "0.5" coerced to one
+        description="decision threshold for `relevant` (default: the model card's)",
     )
 
 
@@ -78,10 +88,16 @@ def pair_model(spec: TaskSpec) -> type[PairBase]:
     them, and never blank."""
     description = spec.target_description or f"the {spec.target_label}"
     if spec.target_levels:
-        target: Any = (str | list[Annotated[str, Field(min_length=1)]], Field(description=description))
+        # Schema-only limits here: in a union, failed constraints would name the branch instead of the field.
+        levels = Annotated[
+            list[Annotated[str, Field(min_length=1)]],
+            Field(json_schema_extra={"minItems": 1, **LEVELS_NOT_BLANK}),
+        ]
+        text = Annotated[str, Field(json_schema_extra={"minLength": 1, **NOT_BLANK})]
+        target: Any = (text | levels, Field(description=description))
         check = _levels_not_blank
     else:
-        target = (str, Field(min_length=1, description=description))
+        target = (str, Field(min_length=1, json_schema_extra=NOT_BLANK, description=description))
         check = _not_blank
     model = create_model(  # type: ignore[call-overload]
         f"{_model_name(spec)}Pair",

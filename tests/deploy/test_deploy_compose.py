@@ -79,6 +79,9 @@ def test_compose_wiring(docker_compose: str, monkeypatch: pytest.MonkeyPatch) ->
                 env.setenv(key, str(value))
             settings = Settings(_env_file=None)
         assert settings.models_dir == Path("/models") and not settings.api_keys
+        # Passed through (empty by default): in a container no client is on loopback, so admin routes
+        # over HTTP need RELEVANCE_ADMIN_KEYS.
+        assert "RELEVANCE_ADMIN_KEYS" in svc["environment"] and not settings.admin_keys
     assert services["scorer"]["environment"]["RELEVANCE_BACKEND"] == "torch"
     gpu = services["scorer-gpu"]
     assert gpu["environment"]["RELEVANCE_BACKEND"] == "vllm"

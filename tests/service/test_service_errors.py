@@ -156,7 +156,8 @@ def test_error_paths_share_one_body_and_are_counted(
 
 
 def test_api_keys(qc_checkpoint) -> None:
-    with running(create_app(make_settings(qc_model=str(qc_checkpoint), api_keys="key-one, key-two"))) as url:
+    settings = make_settings(qc_model=str(qc_checkpoint), api_keys="key-one, key-two", admin_keys="admin-key")
+    with running(create_app(settings)) as url:
         post = f"{url}/v1/relevance/qc"
         assert_error(httpx.post(post, json={"pairs": [PAIR]}), 401, "unauthorized")
         assert_error(

@@ -43,7 +43,16 @@ def test_hot_reload_under_load(qc_checkpoint, second_qc_checkpoint, tmp_path) ->
     assert old_scores != pytest.approx(new_scores, abs=1e-4)
     expected = {"tiny-qc": old_scores, "tiny-qc-v2": new_scores}
 
-    with running(create_app(make_settings(qc_model=str(qc_checkpoint), cache_size=0))) as url:
+    # Reload takes names in the model store: the new checkpoint and a broken copy of it are put there.
+    store = tmp_path / "store"
+    shutil.copytree(second_qc_checkpoint, store / "tiny-qc-v2")
+    bad = store / "bad-ckpt"
+    shutil.copytree(second_qc_checkpoint, bad)
+    card = json.loads((bad / CARD_FILENAME).read_text())
+    card["weights_sha256"] = "0" * 64
+    (bad / CARD_FILENAME).write_text(json.dumps(card))
+    settings = make_settings(qc_model=str(qc_checkpoint), models_dir=store, cache_size=0)
+    with running(create_app(settings)) as url:
         stop = threading.Event()
         seen: list[tuple[int, str | None, list[float] | None]] = []
 
@@ -60,7 +69,7 @@ def test_hot_reload_under_load(qc_checkpoint, second_qc_checkpoint, tmp_path) ->
         for w in workers:
             w.start()
         time.sleep(0.3)
-        r = httpx.post(f"{url}/admin/reload", json={"qc_model": str(second_qc_checkpoint)}, timeout=60)
+        r = httpx.post(f"{url}/admin/reload", json={"qc_model": "tiny-qc-v2"}, timeout=60)
         assert r.status_code == 200, r.text
         assert r.json()["generation"] == 2 and r.json()["models"][0]["name"] == "tiny-qc-v2"
         after = httpx.post(f"{url}/v1/relevance/qc", json={"pairs": PAIRS}).json()
@@ -70,19 +79,15 @@ def test_hot_reload_under_load(qc_checkpoint, second_qc_checkpoint, tmp_path) ->
             w.join()
 
         # A bad checkpoint is refused with a clear error; the current model keeps serving.
-        bad = tmp_path / "bad-ckpt"
-        shutil.copytree(second_qc_checkpoint, bad)
-        card = json.loads((bad / CARD_FILENAME).read_text())
-        card["weights_sha256"] = "0" * 64
-        (bad / CARD_FILENAME).write_text(json.dumps(card))
         error = assert_error(
-            httpx.post(f"{url}/admin/reload", json={"qc_model": str(bad)}, timeout=60),
+            httpx.post(f"{url}/admin/reload", json={"qc_model": "bad-ckpt"}, timeout=60),
             400,
             "invalid_checkpoint",
         )
         assert "sha256" in error["message"] and "previous model" in error["message"]
-        missing = httpx.post(f"{url}/admin/reload", json={"model": str(tmp_path / "nope")}, timeout=60)
-        assert "no checkpoint" in assert_error(missing, 400, "invalid_checkpoint")["message"]
+        # A name not in the store is a 404 before any loading (not a refused reload).
+        missing = httpx.post(f"{url}/admin/reload", json={"model": "nope"}, timeout=60)
+        assert "no checkpoint 'nope'" in assert_error(missing, 404, "not_found")["message"]
         still = httpx.post(f"{url}/v1/relevance/qc", json={"pairs": PAIRS}).json()
         metrics = scrape(url)
 
@@ -94,7 +99,7 @@ def test_hot_reload_under_load(qc_checkpoint, second_qc_checkpoint, tmp_path) ->
     for _, model, scores in seen:
         assert scores == pytest.approx(expected[model], abs=1e-6)
     assert metric_value(metrics, "relevance_model_reloads_total", {"result": "success"}) == 1
-    assert metric_value(metrics, "relevance_model_reloads_total", {"result": "failure"}) == 2
+    assert metric_value(metrics, "relevance_model_reloads_total", {"result": "failure"}) == 1
     assert (
         metric_value(
             metrics, "relevance_model_info", {"task": "qc", "model": "tiny-qc-v2", "backend": "torch"}
@@ -270,6 +275,27 @@ def test_client_backoff_honours_retry_after_and_gives_up() -> None:
     assert calls[-1].url.path == "/v1/relevance/qi"
 
 
+def test_client_reloads_with_the_admin_key_and_scores_with_the_api_key() -> None:
+    handler, calls = _scripted([(200, {})])
+    transport = httpx.MockTransport(handler)
+    with RelevanceClient("http://x", api_key="score", admin_key="admin", transport=transport) as client:
+        client.score_qc(PAIRS)
+        client.reload(model="tiny-qc-v2")
+    score, reload = calls
+    assert score.headers["authorization"] == "Bearer score"
+    assert reload.url.path == "/admin/reload" and reload.headers["authorization"] == "Bearer admin"
+    assert json.loads(reload.content) == {"model": "tiny-qc-v2"}
+
+    async def run() -> None:
+        async with AsyncRelevanceClient(
+            "http://x", api_key="score", admin_key="admin", transport=httpx.MockTransport(handler)
+        ) as c:
+            await c.reload()
+
+    asyncio.run(run())
+    assert calls[-1].headers["authorization"] == "Bearer admin" and calls[-1].content == b""
+
+
 def test_models_endpoint_lists_cards(joint_server: str) -> None:
     models = httpx.get(f"{joint_server}/v1/models").json()["models"]
     assert len(models) == 1
@@ -286,10 +312,12 @@ def test_reload_of_one_task_keeps_the_other_tasks_backend(
     qc_checkpoint, joint_checkpoint, second_qc_checkpoint
 ):
     factory = FaultyFactory()
-    settings = make_settings(qc_model=str(qc_checkpoint), qi_model=str(joint_checkpoint))
+    settings = make_settings(
+        qc_model=str(qc_checkpoint), qi_model=str(joint_checkpoint), models_dir=second_qc_checkpoint.parent
+    )
     with running(create_app(settings, backend_factory=factory)) as url:
         assert len(factory.backends) == 2
-        r = httpx.post(f"{url}/admin/reload", json={"qc_model": str(second_qc_checkpoint)}, timeout=60)
+        r = httpx.post(f"{url}/admin/reload", json={"qc_model": "tiny-qc-v2"}, timeout=60)
         assert r.status_code == 200, r.text
         served = {m["name"]: m["tasks"] for m in r.json()["models"]}
         assert served == {"tiny-qc-v2": ["qc"], "tiny-joint": ["qi"]}

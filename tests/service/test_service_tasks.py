@@ -35,7 +35,8 @@ def toy_task() -> Iterator[Task]:
 
 def test_a_registered_task_is_served_with_no_package_change(toy_task: Task, tmp_path) -> None:
     checkpoint = tiny.card_checkpoint(tmp_path / "tiny-qq", tasks=(toy_task,), name="tiny-qq")
-    app = create_app(make_settings(qq_model=str(checkpoint)))  # the app is created after registering
+    # The app is created after registering; reload names checkpoints in the store (here tmp_path).
+    app = create_app(make_settings(qq_model=str(checkpoint), models_dir=tmp_path))
 
     schema = app.openapi()
     assert schema["paths"]["/v1/relevance/qq"]["post"]["summary"] == "Score query-query pairs"
@@ -67,7 +68,7 @@ def test_a_registered_task_is_served_with_no_package_change(toy_task: Task, tmp_
         unknown = assert_error(httpx.post(f"{url}/v1/relevance/zz", json={}), 404, "unknown_task")
         assert "qc, qi, qq" in unknown["message"]
 
-        reload = httpx.post(f"{url}/admin/reload", json={"qq_model": str(checkpoint)}, timeout=60)
+        reload = httpx.post(f"{url}/admin/reload", json={"qq_model": "tiny-qq"}, timeout=60)
         assert reload.status_code == 200, reload.text
         assert reload.json()["models"][0]["tasks"] == ["qq"]
         metrics = scrape(url)
