@@ -109,7 +109,7 @@ def embed_texts(
         with np.load(part) as saved:
             known.update(zip(saved["keys"].tolist(), saved["vectors"], strict=True))
     todo = sorted({t for t in texts if _key(role, t) not in known}, key=len)
-    for start in tqdm(range(0, len(todo), CHUNK), desc=f"embedding {role}s", disable=not todo):
+    for start in tqdm(range(0, len(todo), CHUNK), desc=f"embedding {role} texts", disable=not todo):
         batch = todo[start : start + CHUNK]
         ids = [tuple(i) for i, _ in pairs.tokenize(batch, role)]
         vectors = np.concatenate([encoder.embed_ids(ids[s : s + 32]).numpy() for s in range(0, len(ids), 32)])
