@@ -30,12 +30,16 @@ $(VENV)/.installed-vllm: $(VENV)/.installed
 
 setup-vllm: $(VENV)/.installed-vllm
 
-# Real Prometheus (promtool) and docker-compose (validates compose files) for the deployment tests.
+# Real Prometheus (promtool), docker-compose (validates compose files), nginx (the load balancer, run on
+# loopback) and shellcheck (the container start scripts) for the deployment tests. Debian's nginx lives in
+# /usr/sbin.
 system-deps:
-	@if ! command -v promtool >/dev/null || ! command -v docker-compose >/dev/null; then \
-	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install prometheus docker-compose"; exit 1; fi; \
+	@if ! command -v promtool >/dev/null || ! command -v docker-compose >/dev/null \
+	    || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null || ! command -v shellcheck >/dev/null; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "need root to apt-get install prometheus docker-compose nginx shellcheck"; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    prometheus docker-compose >/dev/null; \
+	    prometheus docker-compose nginx shellcheck >/dev/null; \
 	fi
 
 # Builds the demo model (joint QC+QI on MiniLM, trained on the project's sample data) only when the store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -45,6 +45,44 @@ class TaskMetrics(BaseModel):
     recall: float | None = None
     roc_auc: float | None = None
     by_language: dict[str, float] = Field(default_factory=dict)
+
+    def language_rates(self) -> dict[str, LanguageRates]:
+        """Language -> rates of the data these metrics were measured on (`by_language_detail`, written by
+        `training.evaluate`: out-of-fold predictions on the training data for a CV run); {} when the card
+        has none. A card written before `predicted_positive_rate` existed gets it as positive rate x
+        recall / precision (= predicted positives / pairs), exact whenever precision > 0."""
+        detail = (self.model_extra or {}).get("by_language_detail")
+        out: dict[str, LanguageRates] = {}
+        for language, d in (detail if isinstance(detail, dict) else {}).items():
+            positive = _rate(d.get("positive_rate")) if isinstance(d, dict) else None
+            if positive is None:
+                continue
+            relevant = _rate(d.get("predicted_positive_rate"))
+            precision, recall = _rate(d.get("precision")), _rate(d.get("recall"))
+            if relevant is None and precision and recall is not None:
+                relevant = min(1.0, positive * recall / precision)
+            n = d.get("n")
+            out[str(language)] = LanguageRates(positive, relevant, n if _count(n) else None)
+        return out
+
+
+class LanguageRates(NamedTuple):
+    """One language of a card's evaluation data: what the service's relevant rate is compared with."""
+
+    positive: float  # share of pairs labelled relevant
+    relevant: float | None  # share the model judged relevant at the metrics' threshold; None: unknown
+    n: int | None  # pairs
+
+
+def _rate(value: object) -> float | None:
+    """`value` as a share in [0, 1], or None (missing, not a number, NaN or out of range)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0.0 <= value <= 1.0 else None
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 # "cross-encoder": one sequence-classification pass over the pair (the paper's method). "bi-encoder": a

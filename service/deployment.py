@@ -196,6 +196,10 @@ class ModelManager:
             self.metrics.set_models(
                 (task.value, m.checkpoint.name, m.backend.name) for task, m in deployment.models.items()
             )
+            self.metrics.set_training_rates(
+                (task.value, m.checkpoint.name, m.checkpoint.card.metrics.get(task))
+                for task, m in deployment.models.items()
+            )
             served = {task.value: m.checkpoint.name for task, m in deployment.models.items()}
             log.info("serving models", extra={"generation": deployment.generation, "models": served})
             if old is not None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
-from models import registered_tasks
+from models import TaskMetrics, registered_tasks
 from service.errors import ErrorType
 
 PREFIX = "relevance_"
@@ -110,6 +110,20 @@ class Metrics:
             f"{p}backend_failures", "Failed backend batches", ["backend"], registry=r
         )
         self.model_reloads = Counter(f"{p}model_reloads", "Model reloads by result", ["result"], registry=r)
+        # From the served checkpoint's card (its evaluation data, by language): the served relevant rate is
+        # compared with these (docs/operations.md, RelevanceRelevantRateOffTraining).
+        self.training_positive_rate = Gauge(
+            f"{p}training_positive_rate",
+            "Share of the served checkpoint's evaluation pairs labelled relevant (model card)",
+            ["task", "model", "language"],
+            registry=r,
+        )
+        self.training_relevant_rate = Gauge(
+            f"{p}training_relevant_rate",
+            "Share of the served checkpoint's evaluation pairs it judged relevant at its threshold (card)",
+            ["task", "model", "language"],
+            registry=r,
+        )
         # Zero series exist from the start so rate() and alerts work before the first event.
         for reason in ErrorType:
             self.rejected.labels(reason=reason.value)
@@ -127,6 +141,25 @@ class Metrics:
             self.model_info.labels(task=task, model=model, backend=backend).set(1)
             # The failure counter's 0 must be scraped before the first failure, or rate() sees one sample.
             self.backend_failures.labels(backend=backend)
+
+    def set_training_rates(self, entries: Iterable[tuple[str, str, TaskMetrics | None]]) -> None:
+        """(task, model name, the card's metrics for the task) of every served task; replaces the previous
+        set. Card languages map to the pair counters' `language` label; several landing on one label
+        (`other`) are averaged, weighted by their pairs."""
+        self.training_positive_rate.clear()
+        self.training_relevant_rate.clear()
+        for task, model, metrics in entries:
+            groups: dict[str, list] = {}
+            for language, rates in (metrics.language_rates() if metrics is not None else {}).items():
+                groups.setdefault(language_label(language), []).append(rates)
+            for language, group in groups.items():
+                labels = {"task": task, "model": model, "language": language}
+                weights = [r.n for r in group] if all(r.n for r in group) else [1] * len(group)
+                positive = sum(w * r.positive for w, r in zip(weights, group, strict=True)) / sum(weights)
+                self.training_positive_rate.labels(**labels).set(positive)
+                if all(r.relevant is not None for r in group):
+                    relevant = sum(w * r.relevant for w, r in zip(weights, group, strict=True)) / sum(weights)
+                    self.training_relevant_rate.labels(**labels).set(relevant)
 
     def render(self, extra: Iterable[Collector] = ()) -> bytes:
         parts = [generate_latest(self.registry)]

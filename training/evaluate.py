@@ -180,6 +180,8 @@ def _binary(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, Any]:
     return {
         "n": int(y.size),
         "positive_rate": positive_rate,
+        # Share judged relevant at `threshold`: what the service's relevant rate is compared with.
+        "predicted_positive_rate": float(pred.mean()),
         "f1": float(f1),
         "precision": float(precision),
         "recall": float(recall),
@@ -209,6 +211,7 @@ def compute_metrics(
         n=overall["n"],
         threshold=float(threshold),
         positive_rate=overall["positive_rate"],
+        predicted_positive_rate=overall["predicted_positive_rate"],
         pr_auc=overall["pr_auc"],
         f1_at_0_5=_binary(y, s, DEFAULT_THRESHOLD)["f1"],
         baseline_all_positive_f1=overall["baseline_all_positive_f1"],

@@ -464,6 +464,38 @@ def model_traffic() -> dict[str, Any]:
             "least 200 pairs an hour.",
         ),
         Panel(
+            "Off training: 1h relevant rate minus the model's rate in training",
+            [
+                (
+                    f"task_language:relevance_pairs_relevant:ratio_rate1h{{{TL}}} - on (task, language) "
+                    f"avg by (task, language) (relevance_training_relevant_rate{{{sel}}})",
+                    "{{task}} {{language}}",
+                )
+            ],
+            unit="percentunit",
+            description="Against the share the served model judged relevant on its own training data (model "
+            "card). RelevanceRelevantRateOffTraining fires when this leaves +-0.15 for 30 minutes with at "
+            "least 200 pairs an hour.",
+        ),
+        Panel(
+            "Training rates of the served model (model card)",
+            [
+                (
+                    f"avg by (task, language) (relevance_training_relevant_rate{{{sel}}})",
+                    "{{task}} {{language}} judged relevant",
+                ),
+                (
+                    f"avg by (task, language) (relevance_training_positive_rate{{{sel}}})",
+                    "{{task}} {{language}} labelled relevant",
+                ),
+            ],
+            unit="percentunit",
+            min=0,
+            max=1,
+            description="Per language of the checkpoint's evaluation data: the share it judged relevant at "
+            "its threshold (what the served relevant rate is compared with) and the share labelled relevant.",
+        ),
+        Panel(
             "Pairs scored by language",
             [(f"sum by (language) (rate(relevance_pairs_scored_total{{{sel}}}[{RI}]))", "{{language}}")],
             unit="short",
@@ -515,8 +547,8 @@ def model_traffic() -> dict[str, Any]:
     return dashboard(
         uid="relevance-model",
         title="Relevance / Model and traffic",
-        description="What the model answers: score distribution, relevant rate and drift by task and "
-        "language, truncation and cache.",
+        description="What the model answers: score distribution, relevant rate and drift (against its "
+        "own past and its training data) by task and language, truncation and cache.",
         rows=[("Scores", scores), ("Relevant rate", relevance), ("Inputs and cache", inputs)],
         variables=[instance, task, language],
     )

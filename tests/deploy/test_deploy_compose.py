@@ -48,14 +48,10 @@ def test_compose_profiles_select_services(docker_compose: str) -> None:
     def started(*profiles: str) -> set[str]:
         return {n for n, s in services.items() if not s.get("profiles") or set(s["profiles"]) & set(profiles)}
 
-    assert started() == {"scorer", "prometheus", "grafana"}
-    assert started("gpu") == {"scorer", "scorer-gpu", "prometheus", "grafana"}
-    assert started("lb") == {"scorer", "lb", "prometheus", "grafana"}
-
-
-def test_grafana_password_has_no_default(docker_compose: str) -> None:
-    proc = _compose(docker_compose, "config", "-q", password=None)
-    assert proc.returncode != 0 and "GRAFANA_ADMIN_PASSWORD" in proc.stderr, proc.stderr
+    always = {"models-init", "prometheus", "grafana"}
+    assert started() == {"scorer", *always}
+    assert started("gpu") == {"scorer", "scorer-gpu", *always}
+    assert started("lb") == {"scorer", "lb", *always}
 
 
 def test_compose_wiring(docker_compose: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,11 +89,16 @@ def test_compose_wiring(docker_compose: str, monkeypatch: pytest.MonkeyPatch) ->
     assert prom["/etc/prometheus/prometheus.yml"] == (str(REPO / "docker/prometheus/prometheus.yml"), "ro")
     assert prom["/etc/prometheus/rules"] == (str(REPO / "docker/prometheus/rules"), "ro")
     grafana = services["grafana"]
-    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "test-only"
+    # Passed to docker/grafana/start.sh, which decides whether an admin exists (test_deploy_fresh_start).
+    assert grafana["environment"]["GRAFANA_ADMIN_PASSWORD"] == "test-only"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana["environment"]
     mounts = _mounts(grafana)
     assert mounts["/etc/grafana/provisioning"] == (str(REPO / "docker/grafana/provisioning"), "ro")
     assert mounts["/var/lib/grafana/dashboards"] == (str(REPO / "docker/grafana/dashboards"), "ro")
-    assert _mounts(services["lb"])["/etc/nginx/nginx.conf"][0] == str(REPO / "docker/nginx/nginx.conf")
+    # The nginx image renders the template into /etc/nginx/nginx.conf at start-up (test_deploy_lb).
+    lb = _mounts(services["lb"])
+    template = (str(REPO / "docker/nginx/nginx.conf.template"), "ro")
+    assert lb["/etc/nginx/templates/nginx.conf.template"] == template
 
 
 def _mounts(service: dict) -> dict[str, tuple[str, str]]:
@@ -125,10 +126,15 @@ def test_dockerfile(kind: str) -> None:
     steps = _instructions(DOCKERFILES[kind])
     froms = [rest for word, rest in steps if word == "FROM"]
     args = dict(re.findall(r"^(\w+)=(\S+)", "\n".join(r for w, r in steps if w == "ARG"), re.M))
-    for image in froms:
-        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], image.split()[0])
-        pinned = re.search(r":[\w.-]*\d[\w.-]*$", image) and "latest" not in image
-        assert pinned, f"unpinned base image {image}"
+    stages: set[str] = set()  # names (`FROM ... AS name`) of the stages seen so far
+    for step in froms:
+        image, *alias = step.split()
+        if image not in stages:  # an earlier stage of the same file is not a base image
+            image = re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], image)
+            pinned = re.search(r":[\w.-]*\d[\w.-]*$", image) and "latest" not in image
+            assert pinned, f"unpinned base image {image}"
+        if len(alias) == 2 and alias[0].upper() == "AS":
+            stages.add(alias[1])
     users = [rest for word, rest in steps if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the service must not run as root"
     (health,) = [rest for word, rest in steps if word == "HEALTHCHECK"]
@@ -157,5 +163,13 @@ def test_dockerignore_keeps_context_small_and_secret_free() -> None:
     rules = [r for r in rules if r and not r.startswith("#")]
     assert rules[0] == "*", "deny by default: only what the images need is sent"
     allowed = {r[1:] for r in rules if r.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "models/*.py", "service/"}
+    # training/ and the seed script serve the CPU image's demo stage (test_deploy_fresh_start).
+    assert allowed == {
+        "pyproject.toml",
+        "README.md",
+        "models/*.py",
+        "service/",
+        "training/",
+        "docker/seed-models.sh",
+    }
     assert any(".env" in r for r in rules)

@@ -272,13 +272,13 @@ def _dead_panels(prom: Prom, *, vllm: bool) -> list[str]:
 
 
 def test_every_panel_and_rule_returns_data(
-    prometheus_bin: str, qc_checkpoint: Path, joint_checkpoint: Path, tmp_path: Path
+    prometheus_bin: str, qc_checkpoint: Path, joint_checkpoint: Path, tmp_path: Path, with_training_rates
 ) -> None:
     factory = FlakyFactory()
     settings = Settings(
         _env_file=None,
-        qc_model=str(qc_checkpoint),
-        qi_model=str(joint_checkpoint),
+        qc_model=str(with_training_rates(qc_checkpoint, LANGUAGES)),  # the cards' rates feed panels too
+        qi_model=str(with_training_rates(joint_checkpoint, LANGUAGES)),
         models_dir=tmp_path / "store",
         api_keys=API_KEY,
         max_pairs_per_request=MAX_PAIRS,
