@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 
     from models.embedding import SentenceEncoder, SentenceTokenizer
 
-HEAD_FILENAME = "relevance_head.safetensors"
+# In a folder of its own: vLLM loads every *.safetensors at the root into the encoder.
+HEAD_FILENAME = "relevance_head/model.safetensors"
 QUERY_PROMPT, TARGET_PROMPT = "query", "document"  # sentence-transformers prompt names
 TARGET_CACHE_SIZE = 65536  # target embeddings kept (768 floats each: ~200 MB at most)
+Ids = tuple[int, ...]
 
 
 def pair_features(q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -57,6 +59,7 @@ def build_head(dim: int, hidden: int, *, dropout: float = 0.0) -> torch.nn.Seque
 def save_head(head: torch.nn.Sequential, path: Path) -> None:
     from safetensors.torch import save_file
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(path))
 
 
@@ -96,22 +99,63 @@ class BiPairEncoder:
         return self.text.tokenize_flagged(texts, prompt_name=prompt_name, max_length=self.max_side)
 
 
-def split_pair(pair: EncodedPair) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def split_pair(pair: EncodedPair) -> tuple[Ids, Ids]:
     """(query ids, target ids) of a bi-encoder pair."""
     cut = pair.token_type_ids.index(1) if 1 in pair.token_type_ids else pair.num_tokens
     return tuple(pair.input_ids[:cut]), tuple(pair.input_ids[cut:])
 
 
+class TargetCache:
+    """Target embeddings by token ids, least recently used first out: a target's embedding does not depend
+    on the query, so a category path or title seen again costs nothing."""
+
+    def __init__(self, size: int = TARGET_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[Ids, torch.Tensor] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def missing(self, keys: set[Ids]) -> list[Ids]:
+        return [k for k in keys if k not in self._items]
+
+    def take(self, keys: set[Ids], computed: dict[Ids, torch.Tensor]) -> dict[Ids, torch.Tensor]:
+        """`keys`' embeddings from the cache or `computed` (which is then kept)."""
+        found = {k: computed[k] if k in computed else self._items[k] for k in keys}
+        if self.size:
+            self._items.update(computed)
+            for k in keys:
+                self._items.move_to_end(k)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return found
+
+
+def head_probabilities(
+    head: torch.nn.Module,
+    sides: Sequence[tuple[Ids, Ids]],
+    queries: dict[Ids, torch.Tensor],
+    targets: dict[Ids, torch.Tensor],
+) -> np.ndarray:
+    """The head's probability for each (query ids, target ids), from the sides' embeddings."""
+    import torch
+
+    q = torch.stack([queries[qi] for qi, _ in sides]).float()
+    t = torch.stack([targets[ti] for _, ti in sides]).float()
+    with torch.inference_mode():
+        return torch.sigmoid(head(pair_features(q, t)).squeeze(-1)).double().numpy()
+
+
 class BiEncoderModel:
-    """A loaded bi-encoder checkpoint: embeds each distinct side of a batch once, then the head."""
+    """A loaded bi-encoder checkpoint scored in torch: embeds each distinct side of a batch once (targets
+    through the `TargetCache`), then the head."""
 
     def __init__(
         self, encoder: SentenceEncoder, head: torch.nn.Sequential, *, cache_size: int = TARGET_CACHE_SIZE
     ) -> None:
         self.encoder = encoder
         self.head = head.eval()
-        self.cache_size = cache_size
-        self.target_cache: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
+        self.target_cache = TargetCache(cache_size)
         self.config = encoder.model.config  # pad id and the like, as a transformers model exposes them
 
     @classmethod
@@ -120,35 +164,17 @@ class BiEncoderModel:
 
         return cls(SentenceEncoder.load(Path(path)), load_head(Path(path) / HEAD_FILENAME), **kwargs)
 
-    def _embed(
-        self, ids: Sequence[tuple[int, ...]], *, batch_size: int = 32
-    ) -> dict[tuple[int, ...], torch.Tensor]:
+    def _embed(self, ids: Sequence[Ids], *, batch_size: int = 32) -> dict[Ids, torch.Tensor]:
         distinct = sorted(set(ids), key=len)  # length-sorted batches pad little
-        out: dict[tuple[int, ...], torch.Tensor] = {}
+        out: dict[Ids, torch.Tensor] = {}
         for start in range(0, len(distinct), batch_size):
             chunk = distinct[start : start + batch_size]
             out.update(zip(chunk, self.encoder.embed_ids(chunk), strict=True))
         return out
 
-    def _targets(self, ids: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], torch.Tensor]:
-        if not self.cache_size:
-            return self._embed(ids)
-        missing = [t for t in set(ids) if t not in self.target_cache]
-        self.target_cache.update(self._embed(missing))
-        for t in set(ids):
-            self.target_cache.move_to_end(t)
-        while len(self.target_cache) > self.cache_size:
-            self.target_cache.popitem(last=False)
-        return {t: self.target_cache[t] for t in set(ids)}
-
     def score_pairs(self, batch: Sequence[EncodedPair]) -> np.ndarray:
         """Probabilities of relevance, in batch order."""
-        import torch
-
         sides = [split_pair(p) for p in batch]
-        queries = self._embed([q for q, _ in sides])
-        targets = self._targets([t for _, t in sides])
-        q = torch.stack([queries[qi] for qi, _ in sides])
-        t = torch.stack([targets[ti] for _, ti in sides])
-        with torch.inference_mode():
-            return torch.sigmoid(self.head(pair_features(q, t)).squeeze(-1)).double().numpy()
+        keys = {t for _, t in sides}
+        targets = self.target_cache.take(keys, self._embed(self.target_cache.missing(keys)))
+        return head_probabilities(self.head, sides, self._embed([q for q, _ in sides]), targets)

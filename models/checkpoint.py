@@ -37,11 +37,18 @@ class Checkpoint:
 
 
 def weight_files(path: Path) -> list[Path]:
-    return sorted(p for p in Path(path).glob("*.safetensors") if p.is_file())
+    """Every `*.safetensors` of a checkpoint: the model's at the root, then those in sub-folders (a
+    bi-encoder's Dense layers and head), by relative path."""
+    path = Path(path)
+    root = sorted(p for p in path.glob("*.safetensors") if p.is_file())
+    nested = sorted(
+        (p for p in path.glob("*/**/*.safetensors") if p.is_file()), key=lambda p: p.relative_to(path)
+    )
+    return root + nested
 
 
 def weights_sha256(path: Path) -> str:
-    """sha256 over the bytes of every `*.safetensors` file in the directory, in name order."""
+    """sha256 over the bytes of every `*.safetensors` file of the checkpoint (`weight_files` order)."""
     digest = hashlib.sha256()
     for file in weight_files(path):
         with file.open("rb") as fh:

@@ -65,11 +65,7 @@ def engine_kwargs(checkpoint: Checkpoint, *, dtype: str | None = None, **overrid
     equal to the torch backend's.
     """
     card = checkpoint.card
-    if card.kind != "cross-encoder":
-        raise ValueError(
-            f"{card.name} is a {card.kind} checkpoint; the vLLM backend serves cross-encoders only "
-            "(score it with the torch backend: --backend torch / RELEVANCE_BACKEND=torch)"
-        )
+    bi_encoder = card.kind == "bi-encoder"
     name = dtype or card.dtype
     if name not in DTYPES:
         raise ValueError(f"unknown dtype {name!r}; use one of {sorted(set(DTYPES))}")
@@ -78,14 +74,16 @@ def engine_kwargs(checkpoint: Checkpoint, *, dtype: str | None = None, **overrid
         "tokenizer": str(checkpoint.path),
         "served_model_name": card.name,
         "runner": "pooling",
-        "convert": "classify",
+        # A bi-encoder's folder is a sentence-transformers export: vLLM's embed runner reads its pooling,
+        # Dense and Normalize modules itself; the head runs beside the engine (`models.biencoder`).
+        "convert": "embed" if bi_encoder else "classify",
         "dtype": DTYPES[name],
         "max_model_len": card.input.max_length,
         "trust_remote_code": False,
         "load_format": "safetensors",
         "seed": 0,
     }
-    causal = causal_architecture(card.architecture)
+    causal = None if bi_encoder else causal_architecture(card.architecture)
     if causal is not None:
         kwargs["hf_overrides"] = {"architectures": [causal]}
     if "VLLM_CPU_KVCACHE_SPACE" not in os.environ and _is_cpu_build():
@@ -117,6 +115,13 @@ def uses_token_types(checkpoint: Checkpoint) -> bool:
 
     config = json.loads((checkpoint.path / "config.json").read_text(encoding="utf-8"))
     return reads_segment_ids(config)
+
+
+def embed_params() -> Any:
+    """vLLM pooling parameters for one side of a bi-encoder pair: its sentence embedding."""
+    from vllm import PoolingParams
+
+    return PoolingParams(task="embed")
 
 
 def classify_params(pair: EncodedPair, *, token_types: bool) -> Any:

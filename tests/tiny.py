@@ -165,7 +165,8 @@ SENTENCE_PROMPTS = {"query": "task: search result | query: ", "document": "title
 
 def tiny_sentence_encoder(path: Path, *, seed: int = 0, dim: int = 16) -> Path:
     """A random bidirectional Gemma3 encoder exported like EmbeddingGemma (a sentence-transformers folder:
-    mean pooling, two Dense layers, normalise, query/document prompts): a bi-encoder base."""
+    mean pooling, two Dense layers, normalise, query/document prompts): a bi-encoder base. head_dim 32:
+    vLLM's CPU attention has no kernel for smaller heads."""
     import json
 
     import torch
@@ -176,7 +177,7 @@ def tiny_sentence_encoder(path: Path, *, seed: int = 0, dim: int = 16) -> Path:
     torch.manual_seed(seed)
     config = Gemma3TextConfig(
         vocab_size=len(tokenizer), hidden_size=dim, intermediate_size=2 * dim, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=8, sliding_window=512,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=512,
         use_bidirectional_attention=True, pad_token_id=tokenizer.pad_token_id,
     )  # fmt: skip
     _save(Gemma3TextModel(config), tokenizer, path)

@@ -34,7 +34,10 @@ def score_with_vllm(
     """Relevance probabilities for `encoded`, in input order (float64, shape [n])."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    too_long = [i for i, e in enumerate(encoded) if e.num_tokens > checkpoint.card.input.max_length]
+    bi_encoder = checkpoint.card.kind == "bi-encoder"
+    too_long = [
+        i for i, e in enumerate(encoded) if _longest(e, bi_encoder) > checkpoint.card.input.max_length
+    ]
     if too_long:
         raise ValueError(
             f"{len(too_long)} pairs exceed the card's max_length {checkpoint.card.input.max_length} "
@@ -50,6 +53,8 @@ def score_with_vllm(
 
     llm = LLM(**engine_kwargs(checkpoint, dtype=dtype, **(engine_options or {})))
     try:
+        if bi_encoder:
+            return _bi_encoder_scores(llm, checkpoint, encoded)
         token_types = uses_token_types(checkpoint)
         starts = range(0, len(encoded), batch_size)
         if progress:
@@ -69,6 +74,34 @@ def score_with_vllm(
     finally:
         _shutdown(llm)
     return scores
+
+
+def _longest(pair: EncodedPair, bi_encoder: bool) -> int:
+    """What must fit the engine's max model length: the pair, or a bi-encoder pair's longer side."""
+    if not bi_encoder:
+        return pair.num_tokens
+    from models.biencoder import split_pair
+
+    return max(len(side) for side in split_pair(pair))
+
+
+def _bi_encoder_scores(llm: Any, checkpoint: Checkpoint, encoded: Sequence[EncodedPair]) -> np.ndarray:
+    """vLLM embeds every distinct side once (`LLM.embed`); the card's head scores the pairs."""
+    import torch
+    from vllm import TokensPrompt
+
+    from models.biencoder import HEAD_FILENAME, head_probabilities, load_head, split_pair
+    from models.vllm_engine import embed_params
+
+    sides = [split_pair(e) for e in encoded]
+    distinct = sorted({ids for pair in sides for ids in pair})
+    outputs = llm.embed(
+        [TokensPrompt(prompt_token_ids=list(ids)) for ids in distinct],
+        pooling_params=embed_params(),
+        use_tqdm=False,
+    )
+    vectors = {ids: torch.tensor(o.outputs.embedding) for ids, o in zip(distinct, outputs, strict=True)}
+    return head_probabilities(load_head(checkpoint.path / HEAD_FILENAME), sides, vectors, vectors)
 
 
 def _shutdown(llm: Any) -> None:

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models import Checkpoint, EncodedPair, logits_to_scores
-from models.vllm_engine import classify_params, uses_token_types
+from models.biencoder import TargetCache, head_probabilities, split_pair
+from models.vllm_engine import classify_params, embed_params, uses_token_types
 from service.backends.base import BackendError, BackendLimits
 
 if TYPE_CHECKING:
+    import torch
     from prometheus_client.metrics_core import Metric
     from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -53,10 +55,20 @@ class VllmMetrics:
 class VllmBackend:
     name = "vllm"
 
-    def __init__(self, *, checkpoint: Checkpoint, engine: AsyncLLM, limits: BackendLimits) -> None:
+    def __init__(
+        self,
+        *,
+        checkpoint: Checkpoint,
+        engine: AsyncLLM,
+        limits: BackendLimits,
+        head: torch.nn.Module | None = None,
+    ) -> None:
         self.checkpoint = checkpoint
         self.engine = engine
         self._limits = limits
+        # Bi-encoder checkpoints: vLLM embeds each side, this head scores the pair (`models.biencoder`).
+        self._head = head
+        self._targets = TargetCache() if head is not None else None
         self._num_labels = checkpoint.card.num_labels
         self._token_types = uses_token_types(checkpoint)
         self._closed = False
@@ -74,6 +86,8 @@ class VllmBackend:
         if not batch:
             return []
         try:
+            if self._head is not None:
+                return await self._bi_encoder_scores(batch)
             logits = await asyncio.gather(*(self._logits(pair) for pair in batch))
         except BackendError:
             raise
@@ -85,15 +99,27 @@ class VllmBackend:
             raise BackendError(f"vLLM request failed: {exc!r}") from exc
         return logits_to_scores(np.asarray(logits), self._num_labels).tolist()
 
+    async def _bi_encoder_scores(self, batch: Sequence[EncodedPair]) -> list[float]:
+        sides = [split_pair(pair) for pair in batch]
+        queries = {q for q, _ in sides}
+        keys = {t for _, t in sides}
+        todo = [*queries, *self._targets.missing(keys)]
+        vectors = await asyncio.gather(*(self._pooled(list(ids), embed_params()) for ids in todo))
+        embedded = {ids: torch_tensor(v) for ids, v in zip(todo, vectors, strict=True)}
+        targets = self._targets.take(keys, {k: v for k, v in embedded.items() if k in keys})
+        return head_probabilities(self._head, sides, embedded, targets).tolist()
+
     async def _logits(self, pair: EncodedPair) -> list[float]:
+        return await self._pooled(pair.input_ids, classify_params(pair, token_types=self._token_types))
+
+    async def _pooled(self, input_ids: list[int], params: Any) -> list[float]:
+        """One engine request: the pooled output (logits or an embedding) of one token sequence."""
         from vllm import TokensPrompt
 
         request_id = f"relevance-{next(_request_ids)}"
         final = None
         async for output in self.engine.encode(
-            TokensPrompt(prompt_token_ids=pair.input_ids),
-            classify_params(pair, token_types=self._token_types),
-            request_id=request_id,
+            TokensPrompt(prompt_token_ids=input_ids), params, request_id=request_id
         ):
             final = output
         if final is None or not final.finished:
@@ -125,6 +151,12 @@ class VllmBackend:
         self.engine = None  # type: ignore[assignment]  # collected now, not during interpreter teardown
 
 
+def torch_tensor(values: list[float]) -> torch.Tensor:
+    import torch
+
+    return torch.tensor(values, dtype=torch.float32)
+
+
 def engine_options(settings: Settings) -> dict[str, Any]:
     """Engine arguments from `settings.backend_options`; stats stay on because they feed `vllm:` metrics."""
     return {"disable_log_stats": False, "enable_log_requests": False, **settings.backend_options}
@@ -149,4 +181,9 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBac
         max_batch_tokens=max(settings.batch_max_tokens, card.input.max_length),
         max_model_len=card.input.max_length,
     )
-    return VllmBackend(checkpoint=checkpoint, engine=engine, limits=limits)
+    head = None
+    if card.kind == "bi-encoder":
+        from models.biencoder import HEAD_FILENAME, load_head
+
+        head = load_head(checkpoint.path / HEAD_FILENAME)
+    return VllmBackend(checkpoint=checkpoint, engine=engine, limits=limits, head=head)

@@ -69,7 +69,7 @@ def test_scores_are_the_head_over_both_embeddings(checkpoint) -> None:
     encoded = load_pair_encoder(checkpoint).encode_batch(PAIRS)
     scores = model.score_pairs(encoded)
     encoder = SentenceEncoder.load(checkpoint.path)
-    head = load_head(checkpoint.path / "relevance_head.safetensors")
+    head = load_head(checkpoint.path / "relevance_head" / "model.safetensors")
     for pair, score in zip(encoded, scores, strict=True):
         q, t = split_pair(pair)
         expected = torch.sigmoid(head(pair_features(encoder.embed_ids([q]), encoder.embed_ids([t])))).item()
@@ -98,13 +98,11 @@ def test_head_round_trips_through_safetensors(tmp_path: Path) -> None:
     assert torch.equal(head(x), loaded(x))
 
 
-def test_vllm_engine_refuses_a_bi_encoder_clearly(checkpoint) -> None:
+def test_vllm_engine_embeds_a_bi_encoder(checkpoint) -> None:
     from models.vllm_engine import engine_kwargs
 
-    with pytest.raises(
-        ValueError, match="bi-encoder checkpoint; the vLLM backend serves cross-encoders only"
-    ):
-        engine_kwargs(checkpoint)
+    kwargs = engine_kwargs(checkpoint)
+    assert kwargs["runner"] == "pooling" and kwargs["convert"] == "embed" and "hf_overrides" not in kwargs
 
 
 def test_bi_encoder_is_cpu_float32_only(checkpoint) -> None:

@@ -27,7 +27,7 @@ def test_run_cross_validates_and_publishes_a_checkpoint(biencoder_run) -> None:
     assert card.thresholds[Task.QC] == pytest.approx(record["threshold_from_oof"])
     assert card.metrics[Task.QC].roc_auc == pytest.approx(metrics["roc_auc"])
     assert card.training["recipe"] == "training.head"
-    assert (ckpt.path / "relevance_head.safetensors").is_file() and (ckpt.path / "2_Dense").is_dir()
+    assert (ckpt.path / "relevance_head" / "model.safetensors").is_file() and (ckpt.path / "2_Dense").is_dir()
 
 
 def test_a_second_run_resumes_from_the_cached_embeddings_and_folds(biencoder_run) -> None:
