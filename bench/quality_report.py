@@ -39,17 +39,20 @@ def tfidf_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-# The cheap baselines a trained model must beat, per task: (results file stem, what it is).
+# The cheap baselines a trained model must beat, and the models beside them, per task:
+# (results file stem, what it is).
 BASELINES = {
     "qc": [
         ("tfidf_baseline", "char TF-IDF + LR"),
         ("probe_use_qc", "frozen multilingual USE v3 + LR"),
         ("probe_embeddinggemma_qc", "frozen EmbeddingGemma-300M + LR"),
+        ("head_embeddinggemma_qc", "**bi-encoder: frozen EmbeddingGemma-300M + MLP head** (`training head`)"),
     ],
     "qi": [
         ("tfidf_baseline_qi", "char TF-IDF + LR"),
         ("probe_use_qi", "frozen multilingual USE v3 + LR"),
         ("probe_embeddinggemma_qi", "frozen EmbeddingGemma-300M + LR"),
+        ("head_embeddinggemma_qi", "**bi-encoder: frozen EmbeddingGemma-300M + MLP head** (`training head`)"),
     ],
 }
 
@@ -241,6 +244,38 @@ def ablation_plot(result: dict, path: Path) -> Path:
     return path
 
 
+def systems_plot(results: dict[str, dict], task: str, path: Path) -> Path:
+    """OOF ROC-AUC of every system of `task` (bars) with its per-fold range (whiskers)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    found = [
+        (what.replace("**", "").split(" (`")[0], results[stem])
+        for stem, what in BASELINES[task]
+        if stem in results
+    ]
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.55 * len(found)))
+    for i, (what, r) in enumerate(found):
+        auc = r["metrics"]["roc_auc"]
+        folds = [f["roc_auc"] for f in r.get("per_fold", {}).values()]
+        ax.barh(i, auc, color="tab:green" if what.startswith("bi-encoder") else "tab:gray")
+        if folds:
+            ax.plot([min(folds), max(folds)], [i, i], color="black", lw=1.5)
+        ax.text(auc + 0.003, i, f"{auc:.3f}", va="center", fontsize=9)
+    ax.set_yticks(range(len(found)), [w for w, _ in found], fontsize=9)
+    ax.set_xlim(0.5, 0.85)
+    ax.set_xlabel("out-of-fold ROC-AUC (line: per-fold range)")
+    ax.set_title(f"{task.upper()}: the pipeline's 5 folds")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tfidf", type=Path, default=RESULTS / "tfidf_baseline.json")
@@ -263,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     for task in BASELINES:
         if any(stem in found for stem, _ in BASELINES[task]):
             sections[f"baselines_{task}"] = baselines_table(found, task)
+            print(f"wrote {systems_plot(found, task, args.img_dir / f'quality_systems_{task}.png')}")
+        if f"head_embeddinggemma_{task}" in found:
+            sections[f"head_{task}"] = tfidf_table(found[f"head_embeddinggemma_{task}"])
     tfidf = json.loads(args.tfidf.read_text()) if args.tfidf.is_file() else None
     if tfidf is not None:
         sections["tfidf"] = tfidf_table(tfidf)

@@ -174,6 +174,8 @@ class SentenceEncoder:
         for r, row in enumerate(ids):
             input_ids[r, : len(row)] = torch.tensor(list(row), dtype=torch.long)
             mask[r, : len(row)] = 1
+        device = self.model.device
+        input_ids, mask = input_ids.to(device), mask.to(device)
         with torch.inference_mode():
             hidden = self.model(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
             if self.pooling == "mean":
@@ -184,7 +186,13 @@ class SentenceEncoder:
             emb = self.head(pooled)
             if self.normalize:
                 emb = torch.nn.functional.normalize(emb, p=2, dim=-1)
-        return emb
+        return emb.float().cpu()
+
+    def to(self, device: str, dtype: torch.dtype | None = None) -> SentenceEncoder:
+        """Move the encoder (and its Dense layers) to `device` (e.g. "cuda", in bf16 for bulk embedding)."""
+        self.model = self.model.to(device=device, dtype=dtype)
+        self.head = self.head.to(device=device, dtype=dtype)
+        return self
 
     def encode(
         self, texts: Sequence[str], *, prompt_name: str | None = None, batch_size: int = 16

@@ -66,7 +66,7 @@ def biencoder_run(tmp_path_factory: pytest.TempPathFactory):
         base_model=str(tiny.tiny_sentence_encoder(root / "base")),
         max_length=48,
         folds=2,
-        head=HeadSettings(hidden=8, epochs=2, batch_size=64),
+        head=HeadSettings(hidden=8, epochs=2, batch_size=64, ensemble=2),
         models_dir=root / "models",
         work_dir=root / "work",
     )

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from models import Task, open_checkpoint
-from training.head import load_head_config, run_head
+from training.head import embeddings_dir, load_head_config, run_head
 
 
 def test_run_cross_validates_and_publishes_a_checkpoint(biencoder_run) -> None:
@@ -32,9 +32,11 @@ def test_run_cross_validates_and_publishes_a_checkpoint(biencoder_run) -> None:
 
 def test_a_second_run_resumes_from_the_cached_embeddings_and_folds(biencoder_run) -> None:
     config, record = biencoder_run
-    cached = sorted(p.name for p in (config.work / "embeddings").iterdir())
+    cached = sorted(p.name for p in (config.work / embeddings_dir(config)).iterdir())
     again = run_head(config)
-    assert sorted(p.name for p in (config.work / "embeddings").iterdir()) == cached  # nothing re-embedded
+    assert (
+        sorted(p.name for p in (config.work / embeddings_dir(config)).iterdir()) == cached
+    )  # nothing re-embedded
     assert again["metrics"]["roc_auc"] == record["metrics"]["roc_auc"]  # the saved OOF scores were read
 
 
@@ -81,3 +83,28 @@ def test_a_bad_config_names_the_field(tmp_path: Path) -> None:
     path.write_text("name: x\ntask: qc\ndata: d.csv\nbase_model: b\nhead: {hiden: 3}\n")
     with pytest.raises(ValueError, match="hiden"):
         load_head_config(path)
+
+
+def test_an_ensemble_is_one_head_whose_logit_is_the_mean() -> None:
+    import torch
+
+    from models.biencoder import build_head, pair_features
+    from training.head import merge_heads
+
+    torch.manual_seed(0)
+    heads = [build_head(16, 8).eval() for _ in range(3)]
+    merged = merge_heads(heads)
+    x = pair_features(torch.randn(5, 16), torch.randn(5, 16))
+    mean = torch.stack([h(x) for h in heads]).mean(0)
+    assert merged[1].out_features == 24
+    assert torch.allclose(merged(x), mean, atol=1e-6)
+
+
+def test_changed_head_settings_do_not_reuse_saved_folds(biencoder_run, tmp_path: Path) -> None:
+    config, record = biencoder_run
+    changed = config.model_copy(
+        update={"head": config.head.model_copy(update={"epochs": 1}), "models_dir": tmp_path}
+    )
+    again = run_head(changed)
+    assert again["metrics"]["roc_auc"] != record["metrics"]["roc_auc"]
+    assert len(list(config.work.glob("oof-*-fold0.npy"))) == 2
