@@ -52,6 +52,12 @@ BASELINES = {
         ("tfidf_baseline_qi", "char TF-IDF + LR"),
         ("probe_use_qi", "frozen multilingual USE v3 + LR"),
         ("probe_embeddinggemma_qi", "frozen EmbeddingGemma-300M + LR"),
+    ],
+    # A quarter of the QI queries (`bench.subsample --task qi --parts 4`): every system on the same rows.
+    "qi_quarter": [
+        ("tfidf_baseline_qi_quarter", "char TF-IDF + LR"),
+        ("probe_use_qi_quarter", "frozen multilingual USE v3 + LR"),
+        ("probe_embeddinggemma_qi_quarter", "frozen EmbeddingGemma-300M + LR"),
         ("head_embeddinggemma_qi", "**bi-encoder: frozen EmbeddingGemma-300M + MLP head** (`training head`)"),
     ],
 }
@@ -267,7 +273,7 @@ def systems_plot(results: dict[str, dict], task: str, path: Path) -> Path:
     ax.set_yticks(range(len(found)), [w for w, _ in found], fontsize=9)
     ax.set_xlim(0.5, 0.85)
     ax.set_xlabel("out-of-fold ROC-AUC (line: per-fold range)")
-    ax.set_title(f"{task.upper()}: the pipeline's 5 folds")
+    ax.set_title(f"{task.upper().replace('_', ' ')}: the pipeline's 5 folds")
     ax.invert_yaxis()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -292,13 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     sections = {}
     found = {
         stem: json.loads((args.tfidf.parent / f"{stem}.json").read_text())
-        for stem, _ in BASELINES["qc"] + BASELINES["qi"]
+        for stem, _ in [row for rows in BASELINES.values() for row in rows]
         if (args.tfidf.parent / f"{stem}.json").is_file()
     }
     for task in BASELINES:
         if any(stem in found for stem, _ in BASELINES[task]):
             sections[f"baselines_{task}"] = baselines_table(found, task)
             print(f"wrote {systems_plot(found, task, args.img_dir / f'quality_systems_{task}.png')}")
+    for task in ("qc", "qi"):
         if f"head_embeddinggemma_{task}" in found:
             sections[f"head_{task}"] = tfidf_table(found[f"head_embeddinggemma_{task}"])
     tfidf = json.loads(args.tfidf.read_text()) if args.tfidf.is_file() else None
