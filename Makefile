@@ -9,7 +9,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_CONFIG ?= training/configs/demo.yaml
 
-.PHONY: setup setup-vllm system-deps demo-model serve test test-fast lint format bench-service clean
+.PHONY: setup setup-vllm system-deps demo-model serve test test-fast lint format bench-service clean \
+	gpu-check-bundle
 
 # The CPU torch wheel is pinned first so nothing later pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -69,6 +70,11 @@ lint: setup
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Wheels the GPU check installs offline on a GPU machine (runs/gpu_bundle/, git-ignored);
+# then run `bash bench/gpu_check.sh` there (docs/benchmarks.md, "GPU check").
+gpu-check-bundle: setup
+	$(PY) -m bench.gpu_bundle
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
