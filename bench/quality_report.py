@@ -269,7 +269,7 @@ def systems_plot(results: dict[str, dict], task: str, path: Path) -> Path:
         ax.barh(i, auc, color="tab:green" if what.startswith("bi-encoder") else "tab:gray")
         if folds:
             ax.plot([min(folds), max(folds)], [i, i], color="black", lw=1.5)
-        ax.text(auc + 0.003, i, f"{auc:.3f}", va="center", fontsize=9)
+        ax.text(max([auc, *folds]) + 0.004, i, f"{auc:.3f}", va="center", fontsize=9)
     ax.set_yticks(range(len(found)), [w for w, _ in found], fontsize=9)
     ax.set_xlim(0.5, 0.85)
     ax.set_xlabel("out-of-fold ROC-AUC (line: per-fold range)")

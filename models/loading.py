@@ -65,15 +65,16 @@ def load_pair_encoder(checkpoint: Checkpoint) -> PairEncoder | BiPairEncoder:
 def load_model(
     checkpoint: Checkpoint, *, device: str = "cpu", dtype: str | None = None
 ) -> PreTrainedModel | BiEncoderModel:
-    """The checkpoint's scoring model: a transformers classifier, or a `BiEncoderModel` (CPU, fp32)."""
+    """The checkpoint's scoring model: a transformers classifier, or a `BiEncoderModel` (its encoder on
+    `device` in `dtype`; embeddings come back as fp32 on the CPU, where the small head runs)."""
     from transformers import AutoModelForSequenceClassification
 
     if checkpoint.card.kind == "bi-encoder":
         from models.biencoder import BiEncoderModel
 
-        if device != "cpu" or (dtype or checkpoint.card.dtype) not in ("float32", "fp32"):
-            raise ValueError("bi-encoder checkpoints are scored on the CPU in float32 for now")
-        return BiEncoderModel.load(checkpoint.path)
+        model = BiEncoderModel.load(checkpoint.path)
+        model.encoder.to(device, torch_dtype(dtype or checkpoint.card.dtype))  # the head stays fp32 on CPU
+        return model
 
     model = AutoModelForSequenceClassification.from_pretrained(
         checkpoint.path,

@@ -105,7 +105,7 @@ def _key(role: str, text: str) -> str:
 
 def embed_texts(
     texts: Sequence[str], role: str, *, encoder: SentenceEncoder, pairs: BiPairEncoder, cache: Path
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], int]:
     """text -> embedding for every distinct text of one side (`role`: its prompt name), resuming from
     `cache` (chunks keyed by role and text)."""
     from tqdm.auto import tqdm
@@ -128,7 +128,7 @@ def embed_texts(
         np.savez(tmp, keys=keys, vectors=vectors.astype(np.float32))
         tmp.rename(part)  # a chunk is cached whole or not at all
         known.update(zip(keys.tolist(), vectors, strict=True))
-    return {t: known[_key(role, t)] for t in set(texts)}
+    return {t: known[_key(role, t)] for t in set(texts)}, len(todo)
 
 
 def merge_heads(heads: Sequence[torch.nn.Sequential]) -> torch.nn.Sequential:
@@ -279,10 +279,16 @@ def run_head(config: HeadRunConfig) -> dict:
     base = base_folder(config.base_model)
     encoder = SentenceEncoder.load(base).to(config.device, getattr(torch, config.dtype))
     pairs = BiPairEncoder(encoder.text, InputSpec(max_length=config.max_length))
-    q, t = _embedded(examples, encoder=encoder, pairs=pairs, cache=config.work / embeddings_dir(config))
+    q, t, embedded = _embedded(
+        examples, encoder=encoder, pairs=pairs, cache=config.work / embeddings_dir(config)
+    )
     labels = torch.tensor([e.label for e in examples], dtype=torch.float32)
     # What this run embedded (texts found in the cache cost nothing): the encoder's cost.
-    encode = {"wall": round(time.perf_counter() - started, 1), "cpu": round(time.process_time() - cpu, 1)}
+    encode = {
+        "wall": round(time.perf_counter() - started, 1),
+        "cpu": round(time.process_time() - cpu, 1),
+        "texts": embedded,
+    }
 
     oof = cross_validate(q, t, labels, folds, config=config)
     scored = ~np.isnan(oof)
@@ -339,7 +345,8 @@ def run_head(config: HeadRunConfig) -> dict:
 
 def _embedded(
     examples: Sequence[Example], *, encoder: SentenceEncoder, pairs: BiPairEncoder, cache: Path
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Query and target embeddings of every example, and how many texts this call embedded."""
     import torch
 
     from models.biencoder import QUERY_PROMPT, TARGET_PROMPT
@@ -348,9 +355,10 @@ def _embedded(
     spec = pairs.spec
     q_text = [format_query(e.query, None, spec, e.task) for e in examples]
     t_text = [format_target(e.task, e.target) for e in examples]
-    qv = embed_texts(q_text, QUERY_PROMPT, encoder=encoder, pairs=pairs, cache=cache)
-    tv = embed_texts(t_text, TARGET_PROMPT, encoder=encoder, pairs=pairs, cache=cache)
-    return torch.tensor(np.stack([qv[s] for s in q_text])), torch.tensor(np.stack([tv[s] for s in t_text]))
+    qv, q_new = embed_texts(q_text, QUERY_PROMPT, encoder=encoder, pairs=pairs, cache=cache)
+    tv, t_new = embed_texts(t_text, TARGET_PROMPT, encoder=encoder, pairs=pairs, cache=cache)
+    q = torch.tensor(np.stack([qv[s] for s in q_text]))
+    return q, torch.tensor(np.stack([tv[s] for s in t_text])), q_new + t_new
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -105,6 +105,8 @@ def test_vllm_engine_embeds_a_bi_encoder(checkpoint) -> None:
     assert kwargs["runner"] == "pooling" and kwargs["convert"] == "embed" and "hf_overrides" not in kwargs
 
 
-def test_bi_encoder_is_cpu_float32_only(checkpoint) -> None:
-    with pytest.raises(ValueError, match="CPU in float32"):
-        load_model(checkpoint, dtype="bfloat16")
+def test_bi_encoder_in_bfloat16_scores_close_to_float32(checkpoint) -> None:
+    encoded = load_pair_encoder(checkpoint).encode_batch(PAIRS)
+    fp32 = load_model(checkpoint).score_pairs(encoded)
+    bf16 = load_model(checkpoint, dtype="bfloat16").score_pairs(encoded)
+    assert bf16.dtype == fp32.dtype and abs(bf16 - fp32).max() < 2e-2
