@@ -1,7 +1,7 @@
 """`python -m training head`: the bi-encoder recipe — a frozen sentence encoder, a small head trained on
 its embeddings, group k-fold CV with out-of-fold metrics, then the published checkpoint.
 
-    python -m training head --config training/configs/qc_embeddinggemma_head.yaml
+    python -m training head --config training/configs/head/qc_embeddinggemma.yaml
 
 Stages (each a function; the CLI composes them): `embed_texts` (each distinct query and target embedded
 once through the checkpoint's own `BiPairEncoder`, cached in chunks under the work dir so an interrupted

@@ -108,3 +108,18 @@ def test_changed_head_settings_do_not_reuse_saved_folds(biencoder_run, tmp_path:
     again = run_head(changed)
     assert again["metrics"]["roc_auc"] != record["metrics"]["roc_auc"]
     assert len(list(config.work.glob("oof-*-fold0.npy"))) == 2
+
+
+def test_shipped_head_configs_are_valid() -> None:
+    configs = Path(__file__).resolve().parents[2] / "training" / "configs" / "head"
+    runs = {p.stem: load_head_config(p) for p in configs.glob("*.yaml")}
+    assert {
+        "qc_embeddinggemma",
+        "qi_embeddinggemma",
+        "qi_embeddinggemma_quarter",
+        "qc_embeddinggemma_gpu",
+    } <= set(runs)
+    qc, gpu = runs["qc_embeddinggemma"], runs["qc_embeddinggemma_gpu"]
+    assert qc.task == Task.QC and qc.base_model == "embeddinggemma-300m" and qc.head.ensemble == 5
+    assert gpu.device == "cuda" and gpu.head == qc.head  # the same recipe, embedding elsewhere
+    assert runs["qi_embeddinggemma"].task == Task.QI
