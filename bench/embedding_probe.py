@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     from models import Task
     from models.io import atomic_write_text
     from training.data import load_examples
-    from training.evaluate import compute_metrics, tune_threshold
+    from training.evaluate import compute_metrics, per_fold_metrics, tune_threshold
     from training.splits import make_folds
 
     data = args.data or DEFAULT_DATA[args.task]
@@ -172,16 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     languages = [e.language for e in examples]
     threshold = tune_threshold(labels, oof)
     metrics = compute_metrics(labels=labels, scores=oof, languages=languages, threshold=threshold)
-    per_fold = {}
-    for k in range(args.folds):
-        held = folds == k
-        m = compute_metrics(
-            labels=labels[held],
-            scores=oof[held],
-            languages=[lang for lang, h in zip(languages, held, strict=True) if h],
-            threshold=threshold,
-        )
-        per_fold[k] = {"n": int(held.sum()), "f1": m.f1, "roc_auc": m.roc_auc}
+    per_fold = per_fold_metrics(
+        labels=labels, scores=oof, languages=languages, folds=folds, threshold=threshold
+    )
     result = {
         "system": f"probe-{args.encoder}-lr",
         "task": args.task,

@@ -223,6 +223,24 @@ def compute_metrics(
 # Results per task
 
 
+def per_fold_metrics(
+    *, labels: np.ndarray, scores: np.ndarray, languages: Sequence[str], folds: np.ndarray, threshold: float
+) -> dict[int, dict[str, float]]:
+    """n, F1 and ROC-AUC of each fold's held-out rows at one (OOF-tuned) threshold; folds with NaN
+    scores (not run) are left out."""
+    out = {}
+    for k in sorted(set(folds[~np.isnan(scores)].tolist())):
+        held = folds == k
+        m = compute_metrics(
+            labels=labels[held],
+            scores=scores[held],
+            languages=[lang for lang, h in zip(languages, held, strict=True) if h],
+            threshold=threshold,
+        )
+        out[k] = {"n": int(held.sum()), "f1": m.f1, "roc_auc": m.roc_auc}
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class TaskResult:
     """What the report needs for one task: out-of-fold (or test) labels and scores, and the threshold."""

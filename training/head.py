@@ -267,7 +267,7 @@ def run_head(config: HeadRunConfig) -> dict:
     from models.biencoder import BiPairEncoder
     from models.embedding import SentenceEncoder
     from training.data import load_examples
-    from training.evaluate import compute_metrics, tune_threshold
+    from training.evaluate import compute_metrics, per_fold_metrics, tune_threshold
     from training.splits import make_folds
 
     if config.threads:
@@ -301,16 +301,7 @@ def run_head(config: HeadRunConfig) -> dict:
         languages=[lang for lang, s in zip(languages, scored, strict=True) if s],
         threshold=threshold,
     )
-    per_fold = {}
-    for k in sorted(set(folds[scored].tolist())):
-        held = folds == k
-        m = compute_metrics(
-            labels=y[held],
-            scores=oof[held],
-            languages=[lang for lang, h in zip(languages, held, strict=True) if h],
-            threshold=threshold,
-        )
-        per_fold[k] = {"n": int(held.sum()), "f1": m.f1, "roc_auc": m.roc_auc}
+    per_fold = per_fold_metrics(labels=y, scores=oof, languages=languages, folds=folds, threshold=threshold)
     head = fit_head(q, t, labels, config.head)
     record = {
         "system": f"bi-encoder-{config.base_model}-mlp",
