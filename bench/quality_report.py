@@ -46,7 +46,7 @@ BASELINES = {
         ("tfidf_baseline", "char TF-IDF + LR"),
         ("probe_use_qc", "frozen multilingual USE v3 + LR"),
         ("probe_embeddinggemma_qc", "frozen EmbeddingGemma-300M + LR"),
-        ("head_embeddinggemma_qc", "**bi-encoder: frozen EmbeddingGemma-300M + MLP head** (`training head`)"),
+        ("head_embeddinggemma_qc", "**bi-encoder: frozen EmbeddingGemma-300M + {head}** (`training head`)"),
     ],
     "qi": [
         ("tfidf_baseline_qi", "char TF-IDF + LR"),
@@ -58,9 +58,20 @@ BASELINES = {
         ("tfidf_baseline_qi_quarter", "char TF-IDF + LR"),
         ("probe_use_qi_quarter", "frozen multilingual USE v3 + LR"),
         ("probe_embeddinggemma_qi_quarter", "frozen EmbeddingGemma-300M + LR"),
-        ("head_embeddinggemma_qi", "**bi-encoder: frozen EmbeddingGemma-300M + MLP head** (`training head`)"),
+        ("head_embeddinggemma_qi_mlp", "bi-encoder: frozen EmbeddingGemma-300M + {head}"),
+        ("head_embeddinggemma_qi", "**bi-encoder: frozen EmbeddingGemma-300M + {head}** (`training head`)"),
     ],
 }
+
+
+def head_label(params: dict) -> str:
+    """What a bi-encoder run's head is, from its settings (`training.head.HeadSettings`)."""
+    if params.get("kind", "mlp") == "linear":
+        label = f"linear head (C {params['C']:g})"
+    else:
+        ensemble = params.get("ensemble", 1)
+        label = "MLP head" + (f" ({ensemble} merged)" if ensemble > 1 else "")
+    return label + (" + word overlap" if params.get("lexical") else "")
 
 
 def _encode_cost(cpu: float | None, texts: int | None) -> str:
@@ -83,6 +94,7 @@ def baselines_table(results: dict[str, dict], task: str) -> str:
         head += "".join(f" {lang} |" for lang in languages)
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(languages) * per_language)]
     for _, what, r in found:
+        what = what.format(head=head_label(r.get("params", {})))
         m = r["metrics"]
         folds = [f["roc_auc"] for f in r.get("per_fold", {}).values()]
         spread = f"{min(folds):.3f}–{max(folds):.3f}" if folds else "–"

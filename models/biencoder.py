@@ -26,51 +26,11 @@ if TYPE_CHECKING:
     import torch
 
     from models.embedding import SentenceEncoder, SentenceTokenizer
+    from models.head import RelevanceHead
 
-# In a folder of its own: vLLM loads every *.safetensors at the root into the encoder.
-HEAD_FILENAME = "relevance_head/model.safetensors"
 QUERY_PROMPT, TARGET_PROMPT = "query", "document"  # sentence-transformers prompt names
 TARGET_CACHE_SIZE = 65536  # target embeddings kept (768 floats each: ~200 MB at most)
 Ids = tuple[int, ...]
-
-
-def pair_features(q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """[q, t, q*t, |q-t|, cos]: what the head reads of two (unit-length) embeddings."""
-    import torch
-
-    q = torch.nn.functional.normalize(q, dim=-1)
-    t = torch.nn.functional.normalize(t, dim=-1)
-    return torch.cat([q, t, q * t, (q - t).abs(), (q * t).sum(-1, keepdim=True)], dim=-1)
-
-
-def build_head(dim: int, hidden: int, *, dropout: float = 0.0) -> torch.nn.Sequential:
-    """The scoring head over `pair_features` of `dim`-d embeddings: one hidden layer, one logit."""
-    import torch
-
-    return torch.nn.Sequential(
-        torch.nn.Dropout(dropout / 2),
-        torch.nn.Linear(4 * dim + 1, hidden),
-        torch.nn.GELU(),
-        torch.nn.Dropout(dropout),
-        torch.nn.Linear(hidden, 1),
-    )
-
-
-def save_head(head: torch.nn.Sequential, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(path))
-
-
-def load_head(path: Path) -> torch.nn.Sequential:
-    from safetensors.torch import load_file
-
-    state = load_file(str(path))
-    hidden, width = state["1.weight"].shape
-    head = build_head((width - 1) // 4, hidden)
-    head.load_state_dict(state)
-    return head.eval()
 
 
 class BiPairEncoder:
@@ -131,38 +91,25 @@ class TargetCache:
         return found
 
 
-def head_probabilities(
-    head: torch.nn.Module,
-    sides: Sequence[tuple[Ids, Ids]],
-    queries: dict[Ids, torch.Tensor],
-    targets: dict[Ids, torch.Tensor],
-) -> np.ndarray:
-    """The head's probability for each (query ids, target ids), from the sides' embeddings."""
-    import torch
-
-    q = torch.stack([queries[qi] for qi, _ in sides]).float()
-    t = torch.stack([targets[ti] for _, ti in sides]).float()
-    with torch.inference_mode():
-        return torch.sigmoid(head(pair_features(q, t)).squeeze(-1)).double().numpy()
-
-
 class BiEncoderModel:
     """A loaded bi-encoder checkpoint scored in torch: embeds each distinct side of a batch once (targets
     through the `TargetCache`), then the head."""
 
     def __init__(
-        self, encoder: SentenceEncoder, head: torch.nn.Sequential, *, cache_size: int = TARGET_CACHE_SIZE
+        self, encoder: SentenceEncoder, head: RelevanceHead, *, cache_size: int = TARGET_CACHE_SIZE
     ) -> None:
         self.encoder = encoder
-        self.head = head.eval()
+        self.head = head
         self.target_cache = TargetCache(cache_size)
         self.config = encoder.model.config  # pad id and the like, as a transformers model exposes them
 
     @classmethod
     def load(cls, path: Path, **kwargs: int) -> BiEncoderModel:
         from models.embedding import SentenceEncoder
+        from models.head import RelevanceHead
 
-        return cls(SentenceEncoder.load(Path(path)), load_head(Path(path) / HEAD_FILENAME), **kwargs)
+        encoder = SentenceEncoder.load(Path(path))
+        return cls(encoder, RelevanceHead.load(Path(path), text=encoder.text), **kwargs)
 
     def _embed(self, ids: Sequence[Ids], *, batch_size: int = 32) -> dict[Ids, torch.Tensor]:
         distinct = sorted(set(ids), key=len)  # length-sorted batches pad little
@@ -177,4 +124,4 @@ class BiEncoderModel:
         sides = [split_pair(p) for p in batch]
         keys = {t for _, t in sides}
         targets = self.target_cache.take(keys, self._embed(self.target_cache.missing(keys)))
-        return head_probabilities(self.head, sides, self._embed([q for q, _ in sides]), targets)
+        return self.head.probabilities(sides, self._embed([q for q, _ in sides]), targets)

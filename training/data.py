@@ -129,9 +129,20 @@ def _required_columns(
 
 
 _COMMON_FIELDS = {"id", "task", "language", "origin_query", "label", "query_en"}
+_INVALID_ROWS_HINT = "Fix the rows, or pass on_error='drop' (--on-error drop) to drop them and continue."
 
 
-def _example(
+@dataclass(frozen=True, slots=True)
+class DataRow:
+    """One valid row of a file: its example, its fields as the file has them, and where it is."""
+
+    line: int
+    example: Example
+    raw: dict[str, Any]  # the row's fields as parsed, before stripping (keys lower-cased)
+    empty: tuple[str, ...] = ()  # text fields that were empty and read as "" (only with allow_empty)
+
+
+def _row(
     raw: dict[str, Any],
     *,
     line: int,
@@ -139,8 +150,9 @@ def _example(
     task: Task | None,
     default_task: Task | None,
     require_labels: bool,
-) -> Example | tuple[str, str]:
-    """The validated example of one row, or (reason, message)."""
+    allow_empty: bool,
+) -> DataRow | tuple[str, str]:
+    """The validated row, or (reason, message)."""
     if "task" in raw and not _is_missing(raw["task"]) and str(raw["task"]).strip():
         try:
             row_task = parse_task(raw["task"])
@@ -153,10 +165,20 @@ def _example(
     else:
         return "unknown_task", "task is empty"
     target_field = row_task.spec.target_field
-    for name in ("language", "origin_query", target_field):
+    text_fields = ("language", "origin_query", target_field)
+    for name in text_fields:
         if name not in raw:
             return "missing_field", f"field {name!r} is absent (row has {sorted(raw)})"
-    empty = [name for name in ("language", "origin_query", target_field) if _text(raw[name]) is None]
+    blank: tuple[str, ...] = ()
+    if allow_empty:
+        # Only truly empty values are let through: a list, dict or boolean is still not text.
+        blank = tuple(
+            name
+            for name in text_fields
+            if _is_missing(raw[name]) or (isinstance(raw[name], str) and not raw[name].strip())
+        )
+    text = {name: "" if name in blank else _text(raw[name]) for name in text_fields}
+    empty = [name for name in text_fields if text[name] is None]
     if empty:
         return (
             "empty_text",
@@ -173,44 +195,54 @@ def _example(
     ident = _text(raw.get("id")) or f"{stem}-{line}"
     known = _COMMON_FIELDS | set(_target_fields().values())
     extra = {k: str(v) for k, v in raw.items() if k not in known and not _is_missing(v)}
-    return Example(
+    example = Example(
         id=ident,
         task=row_task,
-        language=_text(raw["language"]).lower(),  # type: ignore[union-attr]
-        query=_text(raw["origin_query"]),  # type: ignore[arg-type]
-        target=_text(raw[target_field]),  # type: ignore[arg-type]
+        language=text["language"].lower(),  # type: ignore[union-attr]
+        query=text["origin_query"],  # type: ignore[arg-type]
+        target=text[target_field],  # type: ignore[arg-type]
         label=label,
         query_en=_text(raw.get("query_en")),
         extra=extra,
     )
+    return DataRow(line=line, example=example, raw=raw, empty=blank)
 
 
-def load_examples(
+def _invalid_rows_error(report: DataReport, hint: str = "") -> DataError:
+    return DataError(
+        f"{report.path}: {report.error_rows} invalid row(s) of {report.rows_read}:\n{report.error_summary()}"
+        + (f"\n{hint}" if hint else "")
+    )
+
+
+def read_rows(
     path: str | Path,
     *,
     task: Task | None = None,
     on_error: Literal["fail", "drop"] = "fail",
     require_labels: bool = True,
     dedupe: bool | None = None,
-) -> tuple[list[Example], DataReport]:
-    """Read, validate and de-duplicate a data file.
+    allow_empty: bool = False,
+    fmt: Literal["jsonl", "csv"] | None = None,
+) -> tuple[list[DataRow], DataReport]:
+    """Read and validate a data file: its valid rows in file order, with their fields as written.
 
-    `task` restricts the file to one task (rows of other tasks are errors, or dropped) and is the task of
-    a file without a task column. Invalid rows raise one `DataError` listing every reason with counts and
-    line numbers (`on_error="fail"`) or are dropped and counted (`"drop"`). Exact duplicates are dropped
-    (`dedupe`, default: only for labelled data, since every unlabelled row needs its prediction);
-    conflicting labels are reported and kept.
+    The checks of `load_examples` (which reads through this): columns, tasks, labels, ids, duplicates.
+    `allow_empty` reads an empty, NaN or whitespace-only language, query or target as "" (each row's
+    `empty` names them) instead of an error: every row of a test file needs a prediction. `fmt` overrides
+    the format the suffix implies. Invalid rows raise one `DataError` listing every reason
+    (`on_error="fail"`), or are left out and counted in the report (`"drop"`).
     """
     if on_error not in ("fail", "drop"):
         raise ValueError(f"on_error must be 'fail' or 'drop', got {on_error!r}")
     task = parse_task(task) if task is not None and not isinstance(task, Task) else task
     dedupe = require_labels if dedupe is None else dedupe
     path = Path(path)
-    fmt = data_format(path)
+    file_format = fmt or data_format(path)
     text = read_text(path)
-    report = DataReport(path=str(path), format=fmt)
+    report = DataReport(path=str(path), format=file_format)
 
-    if fmt == "csv":
+    if file_format == "csv":
         header, raws = iter_csv(text)
         if not header:
             raise DataError(f"{path}: empty file (no header row)")
@@ -229,7 +261,7 @@ def load_examples(
     if not raws_list:
         raise DataError(f"{path}: no data rows")
 
-    kept: list[tuple[int, Example]] = []
+    kept: list[DataRow] = []
     seen_rows: dict[tuple, int] = {}
     seen_ids: dict[str, int] = {}
     stem = path.stem
@@ -239,51 +271,85 @@ def load_examples(
             assert raw.problem is not None
             report.record_error(raw.problem[0], raw.line, raw.problem[1])
             continue
-        result = _example(
+        result = _row(
             raw.row,
             line=raw.line,
             stem=stem,
             task=task,
             default_task=default_task,
             require_labels=require_labels,
+            allow_empty=allow_empty,
         )
         if isinstance(result, tuple):
             report.record_error(result[0], raw.line, result[1])
             continue
-        key = (result.task, result.language, result.query, result.target, result.label)
+        ex = result.example
+        key = (ex.task, ex.language, ex.query, ex.target, ex.label)
         if dedupe and key in seen_rows:
             report.duplicates_dropped += 1
             if len(report.duplicate_lines) < MAX_LINES_PER_REASON:
                 report.duplicate_lines.append(raw.line)
             continue
-        if result.id in seen_ids:
+        if ex.id in seen_ids:
             report.record_error(
-                "duplicate_id", raw.line, f"id {result.id!r} already used at line {seen_ids[result.id]}"
+                "duplicate_id", raw.line, f"id {ex.id!r} already used at line {seen_ids[ex.id]}"
             )
             continue
         seen_rows[key] = raw.line
-        seen_ids[result.id] = raw.line
-        kept.append((raw.line, result))
+        seen_ids[ex.id] = raw.line
+        kept.append(result)
 
     if report.errors:
         if on_error == "fail":
-            raise DataError(
-                f"{path}: {report.error_rows} invalid row(s) of {report.rows_read}:\n"
-                f"{report.error_summary()}\n"
-                "Fix the rows, or pass on_error='drop' (--on-error drop) to drop them and continue."
-            )
+            raise _invalid_rows_error(report)
         report.dropped = dict(report.errors)
-        log.warning("%s: dropped %d invalid rows:\n%s", path, report.error_rows, report.error_summary())
-
-    _find_conflicts(kept, report)
-    examples = [ex for _, ex in kept]
+    examples = [r.example for r in kept]
     report.rows_kept = len(examples)
     report.by_task = dict(Counter(ex.task.value for ex in examples))
     report.by_language = dict(Counter(ex.language for ex in examples))
     report.by_label = dict(Counter(str(ex.label) for ex in examples))
-    if not examples:
+    return kept, report
+
+
+def load_examples(
+    path: str | Path,
+    *,
+    task: Task | None = None,
+    on_error: Literal["fail", "drop"] = "fail",
+    require_labels: bool = True,
+    dedupe: bool | None = None,
+    allow_empty: bool = False,
+) -> tuple[list[Example], DataReport]:
+    """Read, validate and de-duplicate a data file.
+
+    `task` restricts the file to one task (rows of other tasks are errors, or dropped) and is the task of
+    a file without a task column. Invalid rows raise one `DataError` listing every reason with counts and
+    line numbers (`on_error="fail"`) or are dropped and counted (`"drop"`). Exact duplicates are dropped
+    (`dedupe`, default: only for labelled data, since every unlabelled row needs its prediction);
+    conflicting labels are reported and kept. `allow_empty`: empty text fields are read as "" instead
+    of being errors (see `read_rows`).
+    """
+    if on_error not in ("fail", "drop"):
+        raise ValueError(f"on_error must be 'fail' or 'drop', got {on_error!r}")
+    path = Path(path)
+    # Read with "drop" so that a failure here can name --on-error, which only this entry point offers.
+    rows, report = read_rows(
+        path,
+        task=task,
+        on_error="drop",
+        require_labels=require_labels,
+        dedupe=dedupe,
+        allow_empty=allow_empty,
+    )
+    if report.errors:
+        if on_error == "fail":
+            raise _invalid_rows_error(report, _INVALID_ROWS_HINT)
+        log.warning("%s: dropped %d invalid rows:\n%s", path, report.error_rows, report.error_summary())
+
+    _find_conflicts([(r.line, r.example) for r in rows], report)
+    if not rows:
         raise DataError(f"{path}: no valid rows left ({report.rows_read} read)\n{report.error_summary()}")
-    return examples, report
+    return [r.example for r in rows], report
 
 
 def _find_conflicts(kept: Sequence[tuple[int, Example]], report: DataReport) -> None:

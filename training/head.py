@@ -22,15 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models import InputSpec, Task
+from models.head import HeadKind
 
 if TYPE_CHECKING:
     import torch
 
     from models.biencoder import BiPairEncoder
     from models.embedding import SentenceEncoder
+    from models.head import RelevanceHead
+    from models.lexical import Lexicon
     from training.data import Example
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,13 @@ CHUNK = 512  # texts embedded (and cached) at a time
 
 class HeadSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    # "mlp": one hidden layer over [q, t, q*t, |q-t|, cos] (wins on QC); "linear": a logistic regression
+    # over [q*t, |q-t|, cos], L2 strength 1/C, fitted exactly by sklearn (wins on QI: docs/quality.md).
+    kind: HeadKind = "mlp"
+    C: float = Field(default=0.3, gt=0)
+    # Word overlap of query and target (models.lexical) read beside the embeddings.
+    lexical: bool = False
 
     hidden: int = Field(default=256, ge=1)
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
@@ -50,6 +60,12 @@ class HeadSettings(BaseModel):
     # Heads trained from seeds seed, seed+1, ...; their logits averaged. Merged into one wider head
     # (`merge_heads`), so the checkpoint and the serving code do not change with it.
     ensemble: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _one_linear_fit(self) -> HeadSettings:
+        if self.kind == "linear" and self.ensemble != 1:
+            raise ValueError("a linear head's fit is exact: ensemble must be 1")
+        return self
 
 
 class HeadRunConfig(BaseModel):
@@ -136,10 +152,10 @@ def merge_heads(heads: Sequence[torch.nn.Sequential]) -> torch.nn.Sequential:
     weights and bias divided by their number (dropout is off at inference)."""
     import torch
 
-    from models.biencoder import build_head
+    from models.head import build_net
 
     first = heads[0][1]
-    merged = build_head((first.in_features - 1) // 4, first.out_features * len(heads))
+    merged = build_net(first.in_features, kind="mlp", hidden=first.out_features * len(heads))
     with torch.no_grad():
         merged[1].weight.copy_(torch.cat([h[1].weight for h in heads]))
         merged[1].bias.copy_(torch.cat([h[1].bias for h in heads]))
@@ -148,28 +164,40 @@ def merge_heads(heads: Sequence[torch.nn.Sequential]) -> torch.nn.Sequential:
     return merged.eval()
 
 
-def fit_head(
-    q: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, settings: HeadSettings
-) -> torch.nn.Module:
-    """Train the head (an `ensemble` of heads, merged) on (query, target) embeddings."""
+def fit_head(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:
+    """The head's network trained on input rows `x` (`models.head.head_inputs`)."""
+    if settings.kind == "linear":
+        return _fit_linear(x, labels, settings)
     if settings.ensemble == 1:
-        return _fit_one(q, t, labels, settings)
+        return _fit_mlp(x, labels, settings)
     seeds = range(settings.seed, settings.seed + settings.ensemble)
-    return merge_heads([_fit_one(q, t, labels, settings.model_copy(update={"seed": s})) for s in seeds])
+    return merge_heads([_fit_mlp(x, labels, settings.model_copy(update={"seed": s})) for s in seeds])
 
 
-def _fit_one(
-    q: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, settings: HeadSettings
-) -> torch.nn.Sequential:
+def _fit_linear(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:
+    """sklearn's logistic regression (L-BFGS to convergence), its weights copied into the torch net."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from models.head import build_net
+
+    fitted = LogisticRegression(C=settings.C, max_iter=3000).fit(x.numpy(), labels.numpy().astype(int))
+    net = build_net(x.shape[1], kind="linear")
+    with torch.no_grad():
+        net[0].weight.copy_(torch.from_numpy(fitted.coef_).float())
+        net[0].bias.copy_(torch.from_numpy(fitted.intercept_).float())
+    return net.eval()
+
+
+def _fit_mlp(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:
     """One head: binary cross-entropy, AdamW, fixed epochs, minibatches shuffled from `settings.seed`."""
     import torch
 
-    from models.biencoder import build_head, pair_features
+    from models.head import build_net
 
     generator = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)
-    x = pair_features(q, t)
-    head = build_head(q.shape[1], settings.hidden, dropout=settings.dropout)
+    head = build_net(x.shape[1], kind="mlp", hidden=settings.hidden, dropout=settings.dropout)
     opt = torch.optim.AdamW(head.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     head.train()
     for _ in range(settings.epochs):
@@ -183,17 +211,15 @@ def _fit_one(
     return head.eval()
 
 
-def head_scores(head: torch.nn.Module, q: torch.Tensor, t: torch.Tensor) -> np.ndarray:
+def head_scores(net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     import torch
 
-    from models.biencoder import pair_features
-
     with torch.inference_mode():
-        return torch.sigmoid(head(pair_features(q, t)).squeeze(-1)).double().numpy()
+        return torch.sigmoid(net(x).squeeze(-1)).double().numpy()
 
 
 def cross_validate(
-    q: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, folds: np.ndarray, *, config: HeadRunConfig
+    x: torch.Tensor, labels: torch.Tensor, folds: np.ndarray, *, config: HeadRunConfig
 ) -> np.ndarray:
     """Out-of-fold scores (NaN where a fold is not run); each fold's scores saved when done (resume)."""
     oof = np.full(len(labels), np.nan)
@@ -203,8 +229,7 @@ def cross_validate(
         if saved.is_file():
             oof[test] = np.load(saved)
             continue
-        head = fit_head(q[~test], t[~test], labels[~test], config.head)
-        oof[test] = head_scores(head, q[test], t[test])
+        oof[test] = head_scores(fit_head(x[~test], labels[~test], config.head), x[test])
         np.save(saved, oof[test])
         log.info("fold %d: %d pairs scored", k, int(test.sum()))
     return oof
@@ -221,14 +246,14 @@ def _cv_key(config: HeadRunConfig) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def publish(*, config: HeadRunConfig, base: Path, head: torch.nn.Module, extra: dict) -> Path:
+def publish(*, config: HeadRunConfig, base: Path, head: RelevanceHead, extra: dict) -> Path:
     """The checkpoint: the base's files (hard-linked where possible), the head and the card."""
     import os
     import shutil
 
     from models import ModelCard, weights_sha256
-    from models.biencoder import HEAD_FILENAME, save_head
     from models.checkpoint import CARD_FILENAME
+    from models.head import HEAD_FILENAME
     from models.io import atomic_directory
 
     dest = config.models_dir / config.name
@@ -242,7 +267,7 @@ def publish(*, config: HeadRunConfig, base: Path, head: torch.nn.Module, extra: 
                 os.link(src, out)
             except OSError:
                 shutil.copy2(src, out)
-        save_head(head, tmp / HEAD_FILENAME)
+        head.save(tmp / HEAD_FILENAME)
         architecture = json.loads((base / "config.json").read_text())["architectures"][0]
         ModelCard(
             name=config.name,
@@ -266,6 +291,7 @@ def run_head(config: HeadRunConfig) -> dict:
 
     from models.biencoder import BiPairEncoder
     from models.embedding import SentenceEncoder
+    from models.head import RelevanceHead, bi_encoder_lexicon, head_inputs
     from training.data import load_examples
     from training.evaluate import compute_metrics, per_fold_metrics, tune_threshold
     from training.splits import make_folds
@@ -282,6 +308,9 @@ def run_head(config: HeadRunConfig) -> dict:
     q, t, embedded = _embedded(
         examples, encoder=encoder, pairs=pairs, cache=config.work / embeddings_dir(config)
     )
+    lexicon = bi_encoder_lexicon(encoder.text) if config.head.lexical else None
+    words = _word_features(examples, pairs=pairs, lexicon=lexicon) if lexicon else None
+    x = head_inputs(q, t, words, kind=config.head.kind)
     labels = torch.tensor([e.label for e in examples], dtype=torch.float32)
     # What this run embedded (texts found in the cache cost nothing): the encoder's cost.
     encode = {
@@ -290,7 +319,7 @@ def run_head(config: HeadRunConfig) -> dict:
         "texts": embedded,
     }
 
-    oof = cross_validate(q, t, labels, folds, config=config)
+    oof = cross_validate(x, labels, folds, config=config)
     scored = ~np.isnan(oof)
     y = labels.numpy().astype(int)
     languages = [e.language for e in examples]
@@ -302,9 +331,9 @@ def run_head(config: HeadRunConfig) -> dict:
         threshold=threshold,
     )
     per_fold = per_fold_metrics(labels=y, scores=oof, languages=languages, folds=folds, threshold=threshold)
-    head = fit_head(q, t, labels, config.head)
+    head = RelevanceHead(net=fit_head(x, labels, config.head), kind=config.head.kind, lexicon=lexicon)
     record = {
-        "system": f"bi-encoder-{config.base_model}-mlp",
+        "system": f"bi-encoder-{config.base_model}-{config.head.kind}" + ("+words" if lexicon else ""),
         "task": config.task.value,
         "data": str(config.data),
         "n": len(examples),
@@ -350,6 +379,13 @@ def _embedded(
     tv, t_new = embed_texts(t_text, TARGET_PROMPT, encoder=encoder, pairs=pairs, cache=cache)
     q = torch.tensor(np.stack([qv[s] for s in q_text]))
     return q, torch.tensor(np.stack([tv[s] for s in t_text])), q_new + t_new
+
+
+def _word_features(examples: Sequence[Example], *, pairs: BiPairEncoder, lexicon: Lexicon) -> torch.Tensor:
+    """Each example's word-overlap features, read from the ids the encoder embeds (as served)."""
+    from models.biencoder import split_pair
+
+    return lexicon.features([split_pair(p) for p in pairs.encode_batch([e.pair() for e in examples])])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

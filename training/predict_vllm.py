@@ -90,7 +90,8 @@ def _bi_encoder_scores(llm: Any, checkpoint: Checkpoint, encoded: Sequence[Encod
     import torch
     from vllm import TokensPrompt
 
-    from models.biencoder import HEAD_FILENAME, head_probabilities, load_head, split_pair
+    from models.biencoder import split_pair
+    from models.head import RelevanceHead
     from models.vllm_engine import embed_params
 
     sides = [split_pair(e) for e in encoded]
@@ -101,7 +102,7 @@ def _bi_encoder_scores(llm: Any, checkpoint: Checkpoint, encoded: Sequence[Encod
         use_tqdm=False,
     )
     vectors = {ids: torch.tensor(o.outputs.embedding) for ids, o in zip(distinct, outputs, strict=True)}
-    return head_probabilities(load_head(checkpoint.path / HEAD_FILENAME), sides, vectors, vectors)
+    return RelevanceHead.load(checkpoint.path).probabilities(sides, vectors, vectors)
 
 
 def _shutdown(llm: Any) -> None:

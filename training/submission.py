@@ -25,21 +25,18 @@ import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from models import Task, registered_tasks
 from models.io import atomic_write_text
-from training.data import Example, _example, _required_columns
+from training.data import Example, read_rows
 from training.data_report import DataReport
-from training.datafile import DataError, data_format, iter_csv, iter_jsonl, read_text, split_lines
+from training.datafile import read_text, split_lines
 
 SUBMISSION_ZIP = "submit.zip"
 MAX_SHOWN = 5  # rows named per problem kind (checker) and per empty-field report
-# Stands in for an empty text field while a row goes through `training.data`'s validation (which
-# refuses empty text, right for training data); it becomes "" afterwards.
-_BLANK = "\x00blank\x00"
 _INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 
 
@@ -99,16 +96,9 @@ class RowsToScore:
         )
 
 
-def _is_blank(value: Any) -> bool:
-    return (
-        value is None
-        or (isinstance(value, float) and math.isnan(value))
-        or (isinstance(value, str) and not value.strip())
-    )
-
-
 def _as_written(value: Any) -> str:
-    return "" if _is_blank(value) and not isinstance(value, str) else str(value)
+    """The field as the file has it; null (or NaN) as ""."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def _integer_id(value: Any, fmt: str) -> int | None:
@@ -119,98 +109,37 @@ def _integer_id(value: Any, fmt: str) -> int | None:
     return int(text) if _INTEGER.fullmatch(text) else None
 
 
-def _with_blanks(raw: dict[str, Any], names: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
-    """The row with each empty text field among `names` set to the stand-in, and those fields."""
-    blank = {name for name in names if name in raw and _is_blank(raw[name])}
-    if not blank:
-        return raw, blank
-    return {k: (_BLANK if k in blank else v) for k, v in raw.items()}, blank
-
-
 def load_rows(path: str | Path, *, task: Task | None = None) -> RowsToScore:
     """Every row of a file to score, in file order, labels optional; rows with empty text fields are kept.
 
-    Reads JSON lines or CSV like `training.data` does, and also the competition's `.txt` test files
-    (JSON lines; a `.txt` file whose first character is not `{` is read as CSV).
+    Reads JSON lines or CSV through `training.data.read_rows`, and also the competition's `.txt` test
+    files (JSON lines; a `.txt` file whose first character is not `{` is read as CSV).
 
     Raises `DataError` for a file that cannot be scored as given: unreadable, missing columns, or rows
     that are malformed, of an unknown or other task, or repeat an id (every reason with its lines).
     """
     path = Path(path)
+    fmt: Literal["jsonl", "csv"] | None = None
     if path.suffix.lower() == ".txt":  # the competition's own files: JSON lines named .txt
-        text = read_text(path)
-        fmt = "jsonl" if text.lstrip().startswith("{") else "csv"
-    else:
-        fmt = data_format(path)
-        text = read_text(path)
-    if fmt == "csv":
-        header, raws = iter_csv(text)
-        if not header:
-            raise DataError(f"{path}: empty file (no header row)")
-        default_task = _required_columns(header, task=task, require_labels=False, path=path)
-        raw_rows = list(raws)
-    else:
-        if text.lstrip().startswith("["):
-            raise DataError(f"{path}: the file is one JSON array; expected JSON lines (one object per line)")
-        raw_rows = list(iter_jsonl(text))
-        first = next((r.row for r in raw_rows if r.row is not None), None)
-        default_task = task
-        if first is not None:
-            default_task = _required_columns(first, task=task, require_labels=False, path=path)
-    if not raw_rows:
-        raise DataError(f"{path}: no data rows")
+        # read_rows reads the file again; a second read of a test file is small beside scoring it.
+        fmt = "jsonl" if read_text(path).lstrip().startswith("{") else "csv"
+    # No de-duplication: every row, repeated or not, needs its prediction.
+    read, report = read_rows(path, task=task, require_labels=False, dedupe=False, allow_empty=True, fmt=fmt)
 
-    report = DataReport(path=str(path), format=fmt)
-    kept: list[tuple[int, Example, dict[str, Any], tuple[str, ...]]] = []
-    seen_ids: dict[str, int] = {}
-    text_fields = ("language", "origin_query", *(t.spec.target_field for t in registered_tasks()))
-    for raw in raw_rows:
-        report.rows_read += 1
-        if raw.row is None:
-            assert raw.problem is not None
-            report.record_error(raw.problem[0], raw.line, raw.problem[1])
-            continue
-        filled, blank = _with_blanks(raw.row, text_fields)
-        result = _example(
-            filled, line=raw.line, stem=path.stem, task=task, default_task=default_task, require_labels=False
-        )
-        if isinstance(result, tuple):
-            report.record_error(result[0], raw.line, result[1])
-            continue
-        if result.id in seen_ids:
-            report.record_error(
-                "duplicate_id", raw.line, f"id {result.id!r} already used at line {seen_ids[result.id]}"
-            )
-            continue
-        seen_ids[result.id] = raw.line
-        empty = tuple(n for n in ("language", "origin_query", result.task.spec.target_field) if n in blank)
-        if empty:
-            attrs = ("language", "query", "target")
-            result = replace(result, **{a: "" for a in attrs if getattr(result, a) == _BLANK})
-        kept.append((raw.line, result, raw.row, empty))
-    if report.errors:
-        raise DataError(
-            f"{path}: {report.error_rows} invalid row(s) of {report.rows_read}:\n{report.error_summary()}"
-        )
-
-    integer = {line: _integer_id(raw.get("id"), fmt) for line, _, raw, _ in kept}
+    integer = {r.line: _integer_id(r.raw.get("id"), report.format) for r in read}
     integer_ids = None not in integer.values()
     rows = [
         ScoreRow(
-            example=ex,
-            id=integer[line] if integer_ids else ex.id,  # type: ignore[arg-type]
-            language=_as_written(raw.get("language")),
-            query=_as_written(raw.get("origin_query")),
-            target=_as_written(raw.get(ex.task.spec.target_field)),
-            line=line,
-            empty=empty,
+            example=r.example,
+            id=integer[r.line] if integer_ids else r.example.id,  # type: ignore[arg-type]
+            language=_as_written(r.raw.get("language")),
+            query=_as_written(r.raw.get("origin_query")),
+            target=_as_written(r.raw.get(r.example.task.spec.target_field)),
+            line=r.line,
+            empty=r.empty,
         )
-        for line, ex, raw, empty in kept
+        for r in read
     ]
-    report.rows_kept = len(rows)
-    report.by_task = dict(Counter(r.example.task.value for r in rows))
-    report.by_language = dict(Counter(r.example.language for r in rows))
-    report.by_label = dict(Counter(str(r.example.label) for r in rows))
     not_integer = next((r for r in rows if integer[r.line] is None), None)
     return RowsToScore(path, rows, report, not_integer=not_integer)
 

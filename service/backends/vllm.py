@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models import Checkpoint, EncodedPair, logits_to_scores
-from models.biencoder import TargetCache, head_probabilities, split_pair
+from models.biencoder import TargetCache, split_pair
 from models.vllm_engine import classify_params, embed_params, uses_token_types
 from service.backends.base import BackendError, BackendLimits
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from vllm.v1.engine.async_llm import AsyncLLM
 
+    from models.head import RelevanceHead
     from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class VllmBackend:
         checkpoint: Checkpoint,
         engine: AsyncLLM,
         limits: BackendLimits,
-        head: torch.nn.Module | None = None,
+        head: RelevanceHead | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         self.engine = engine
@@ -107,7 +108,7 @@ class VllmBackend:
         vectors = await asyncio.gather(*(self._pooled(list(ids), embed_params()) for ids in todo))
         embedded = {ids: torch_tensor(v) for ids, v in zip(todo, vectors, strict=True)}
         targets = self._targets.take(keys, {k: v for k, v in embedded.items() if k in keys})
-        return head_probabilities(self._head, sides, embedded, targets).tolist()
+        return self._head.probabilities(sides, embedded, targets).tolist()
 
     async def _logits(self, pair: EncodedPair) -> list[float]:
         return await self._pooled(pair.input_ids, classify_params(pair, token_types=self._token_types))
@@ -172,10 +173,15 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBac
     card = checkpoint.card
     args = AsyncEngineArgs(**engine_kwargs(checkpoint, dtype=settings.dtype, **engine_options(settings)))
     log.info("starting vLLM engine", extra={"model": card.name, "dtype": args.dtype})
+    failure = None
     try:
         engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
     except Exception as exc:
-        raise BackendError(f"vLLM engine failed to start for {card.name}: {exc}") from exc
+        failure = f"vLLM engine failed to start for {card.name}: {exc}"
+    if failure is not None:
+        # Raised unchained, outside the handler: the failure's traceback holds the half-started engine,
+        # which should go (and shut down what it started) with the next gc, not linger until exit.
+        raise BackendError(failure)
     limits = BackendLimits(
         max_batch_pairs=settings.batch_max_pairs,
         max_batch_tokens=max(settings.batch_max_tokens, card.input.max_length),
@@ -183,7 +189,7 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBac
     )
     head = None
     if card.kind == "bi-encoder":
-        from models.biencoder import HEAD_FILENAME, load_head
+        from models.head import RelevanceHead
 
-        head = load_head(checkpoint.path / HEAD_FILENAME)
+        head = RelevanceHead.load(checkpoint.path)
     return VllmBackend(checkpoint=checkpoint, engine=engine, limits=limits, head=head)

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 from models import InputSpec, PairInput, Task, open_checkpoint
-from models.biencoder import (
-    BiEncoderModel,
-    BiPairEncoder,
-    build_head,
-    load_head,
-    pair_features,
-    save_head,
-    split_pair,
-)
+from models.biencoder import BiEncoderModel, BiPairEncoder, split_pair
 from models.embedding import SentenceEncoder, SentenceTokenizer
+from models.head import RelevanceHead, head_inputs
 from models.loading import load_model, load_pair_encoder
 
 PAIRS = [
@@ -69,10 +61,12 @@ def test_scores_are_the_head_over_both_embeddings(checkpoint) -> None:
     encoded = load_pair_encoder(checkpoint).encode_batch(PAIRS)
     scores = model.score_pairs(encoded)
     encoder = SentenceEncoder.load(checkpoint.path)
-    head = load_head(checkpoint.path / "relevance_head" / "model.safetensors")
+    head = RelevanceHead.load(checkpoint.path)
+    assert head.kind == "mlp" and head.lexicon is None
     for pair, score in zip(encoded, scores, strict=True):
         q, t = split_pair(pair)
-        expected = torch.sigmoid(head(pair_features(encoder.embed_ids([q]), encoder.embed_ids([t])))).item()
+        x = head_inputs(encoder.embed_ids([q]), encoder.embed_ids([t]), kind="mlp")
+        expected = torch.sigmoid(head.net(x)).item()
         assert math.isclose(score, expected, abs_tol=1e-6)
 
 
@@ -88,14 +82,6 @@ def test_repeated_targets_are_embedded_once(checkpoint) -> None:
     again = model.score_pairs(encoded)
     assert sum(calls) == 3  # the targets come from the cache
     assert again.tolist() == pytest.approx(first.tolist(), abs=1e-7)
-
-
-def test_head_round_trips_through_safetensors(tmp_path: Path) -> None:
-    head = build_head(16, 8).eval()
-    save_head(head, tmp_path / "head.safetensors")
-    loaded = load_head(tmp_path / "head.safetensors")
-    x = pair_features(torch.randn(4, 16), torch.randn(4, 16))
-    assert torch.equal(head(x), loaded(x))
 
 
 def test_vllm_engine_embeds_a_bi_encoder(checkpoint) -> None:

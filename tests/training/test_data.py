@@ -9,7 +9,7 @@ import pytest
 
 from models import Task
 from training.cli import main as cli_main
-from training.data import DataError, Example, fingerprint, load_examples, write_examples
+from training.data import DataError, Example, fingerprint, load_examples, read_rows, write_examples
 
 SHARED_CSV = Path("/work/shared/data/qc_train_confluentia.csv")
 
@@ -198,6 +198,39 @@ def test_unlabelled_data_keeps_every_row(tmp_path: Path) -> None:
     examples, report = load_examples(path, require_labels=False)
     assert len(examples) == 5 and all(e.label is None for e in examples)
     assert report.duplicates_dropped == 0
+
+
+def test_allow_empty_reads_empty_text_as_empty_string(tmp_path: Path) -> None:
+    unlabelled = [{k: v for k, v in r.items() if k != "label"} for r in QC_ROWS]
+    rows = [
+        unlabelled[0],
+        {**unlabelled[1], "category_path": ""},
+        {**unlabelled[2], "origin_query": "   ", "category_path": None},
+        unlabelled[3],
+    ]
+    path = write_jsonl(tmp_path / "test.jsonl", rows)
+    with pytest.raises(DataError) as err:  # without the option an empty field is a row error
+        load_examples(path, require_labels=False)
+    message = str(err.value)
+    assert "empty_text (" in message and "2 rows, lines 2, 3" in message
+    assert "line 2: category_path empty or not text ('')" in message
+
+    examples, report = load_examples(path, require_labels=False, allow_empty=True)
+    assert [e.id for e in examples] == ["a1", "a2", "a3", "a4"] and report.rows_kept == 4
+    assert (examples[1].query, examples[1].target) == ("무선 이어폰", "")
+    assert (examples[2].query, examples[2].target) == ("", "")
+    read, _ = read_rows(path, require_labels=False, allow_empty=True)
+    assert [r.empty for r in read] == [(), ("category_path",), ("origin_query", "category_path"), ()]
+    assert read[2].raw["origin_query"] == "   " and read[2].raw["category_path"] is None
+
+    # Only empty text is let through: a value that is not text is still an error.
+    not_text = write_jsonl(
+        tmp_path / "list.jsonl", [unlabelled[0], {**unlabelled[1], "category_path": ["a"]}]
+    )
+    with pytest.raises(
+        DataError, match=r"empty_text.*lines 2; e\.g\. line 2: category_path empty or not text"
+    ):
+        load_examples(not_text, require_labels=False, allow_empty=True)
 
 
 def test_unsupported_suffix_and_missing_file(tmp_path: Path) -> None:

@@ -88,13 +88,13 @@ def test_a_bad_config_names_the_field(tmp_path: Path) -> None:
 def test_an_ensemble_is_one_head_whose_logit_is_the_mean() -> None:
     import torch
 
-    from models.biencoder import build_head, pair_features
+    from models.head import build_net, head_inputs
     from training.head import merge_heads
 
     torch.manual_seed(0)
-    heads = [build_head(16, 8).eval() for _ in range(3)]
+    heads = [build_net(65, kind="mlp", hidden=8).eval() for _ in range(3)]
     merged = merge_heads(heads)
-    x = pair_features(torch.randn(5, 16), torch.randn(5, 16))
+    x = head_inputs(torch.randn(5, 16), torch.randn(5, 16), kind="mlp")
     mean = torch.stack([h(x) for h in heads]).mean(0)
     assert merged[1].out_features == 24
     assert torch.allclose(merged(x), mean, atol=1e-6)
@@ -123,3 +123,34 @@ def test_shipped_head_configs_are_valid() -> None:
     assert qc.task == Task.QC and qc.base_model == "embeddinggemma-300m" and qc.head.ensemble == 5
     assert gpu.device == "cuda" and gpu.head == qc.head  # the same recipe, embedding elsewhere
     assert runs["qi_embeddinggemma"].task == Task.QI
+
+
+def test_a_linear_head_reading_word_overlap_is_published_and_served_alike(
+    biencoder_run, tmp_path: Path
+) -> None:
+    from models.head import RelevanceHead
+    from models.loading import load_model, load_pair_encoder
+    from training.data import load_examples
+    from training.head import HeadSettings
+    from training.predict import predict
+
+    config, _ = biencoder_run
+    linear = config.model_copy(
+        update={"head": HeadSettings(kind="linear", C=1.0, lexical=True), "models_dir": tmp_path / "m"}
+    )
+    record = run_head(linear)
+    assert record["system"].endswith("-linear+words") and 0.0 <= record["metrics"]["roc_auc"] <= 1.0
+    ckpt = open_checkpoint(record["checkpoint"])
+    head = RelevanceHead.load(ckpt.path)
+    assert head.kind == "linear" and head.lexicon is not None
+    examples, _ = load_examples(config.data, task=Task.QC)
+    direct = load_model(ckpt).score_pairs(load_pair_encoder(ckpt).encode_batch([e.pair() for e in examples]))
+    offline = predict(checkpoint=ckpt.path, data=config.data, out=tmp_path / "sub.jsonl")
+    assert np.allclose(offline, direct, atol=1e-6)
+
+
+def test_a_linear_head_is_not_an_ensemble() -> None:
+    from training.head import HeadSettings
+
+    with pytest.raises(ValueError, match="ensemble must be 1"):
+        HeadSettings(kind="linear", ensemble=3)
