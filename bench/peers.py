@@ -158,6 +158,55 @@ def vllm_server_system(*, peer_checkpoint: Path, max_model_len: int) -> System:
     )
 
 
+def vllm_embedding_server_system(*, checkpoint: Path, max_model_len: int, prompts: dict[str, str]) -> System:
+    """vLLM's own server on a bi-encoder's sentence-transformers folder: `/score` of an embedding model is
+    the cosine of the two embeddings. The same encoder work per pair as this service's bi-encoder (the
+    prompts sent as text, as its pairs carry them), but cosine scores, not the trained head's."""
+    query, document = prompts.get("query", ""), prompts.get("document", "")
+
+    def body(req: Request) -> dict:
+        return vllm_score_body(Request(query + req.query, tuple(document + c for c in req.categories)))
+
+    def command(port: int) -> list[str]:
+        return [
+            PYTHON,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(checkpoint),
+            "--served-model-name",
+            SERVED_NAME,
+            "--runner",
+            "pooling",
+            "--convert",
+            "embed",
+            "--dtype",
+            "float32",
+            "--max-model-len",
+            str(max_model_len),
+            "--load-format",
+            "safetensors",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--disable-uvicorn-access-log",
+            "--uvicorn-log-level",
+            "warning",
+        ]
+
+    return System(
+        "vllm-server",
+        "vLLM OpenAI server (/score of the embedding model: cosine)",
+        "/score",
+        body,
+        vllm_score_scores,
+        command,
+        "/health",
+        env={"VLLM_LOGGING_LEVEL": "WARNING", "VLLM_CPU_KVCACHE_SPACE": "1"},
+    )
+
+
 def infinity_system(*, peer_checkpoint: Path) -> System:
     exe = BENCH_VENV / "bin" / "infinity_emb"
 
@@ -215,6 +264,25 @@ class Server:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def peak_rss_gib(self) -> float | None:
+        """Peak resident memory of the server and its child processes (vLLM's engine core is one): the
+        sum of each process's own peak (VmHWM), an upper bound of the tree's peak. Read while it runs."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        total_kib, todo = 0, [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:  # the process ended meanwhile
+                continue
+            total_kib += next(
+                (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0
+            )
+        return round(total_kib / 2**20, 2)
 
     def __enter__(self) -> Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

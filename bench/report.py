@@ -53,9 +53,9 @@ def table_saturation(results: dict) -> str:
     head = (
         "| system | "
         + " | ".join(f"K={k} pairs/s (x ceiling)" for k in ks)
-        + " | max \\|Δscore\\| vs ceiling |"
+        + " | max \\|Δscore\\| vs ceiling | peak RSS GiB |"
     )
-    lines = [head, "|---|" + "---:|" * (len(ks) + 1)]
+    lines = [head, "|---|" + "---:|" * (len(ks) + 2)]
     for name in systems(results):
         rec = results["systems"][name]
         if name == "torch-cached" or ("error" in rec and not rec.get("cells")):
@@ -71,6 +71,7 @@ def table_saturation(results: dict) -> str:
             row.append(f"{sat['pairs_per_s']:.1f}{ratio}{conc}")
         diff = rec.get("max_abs_diff_vs_ceiling")
         row.append("0 (reference)" if name == "ceiling" else ("–" if diff is None else f"{diff:.1e}"))
+        row.append(fmt(rec.get("peak_rss_gib"), 2))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -207,6 +208,45 @@ def table_growth(results: dict) -> str:
     return "\n".join(out)
 
 
+# The served model's targets (the fast-serving issue), as ratios within one run. The last one compares
+# with the MiniLM service of docs/results/serving.json (same machine, same traffic).
+SERVED_RATIOS = (
+    ("service / torch ≥ 1.2x vLLM's server", "torch", "vllm-server", 1.2),
+    ("service / vLLM ≥ 0.95x vLLM's server", "vllm", "vllm-server", 0.95),
+    ("service / torch ≥ 0.9x its in-process ceiling", "torch", "ceiling", 0.9),
+)
+
+
+def served_targets(results: dict, *, minilm: dict | None, k: int = 16) -> str:
+    s = results["systems"]
+    lines = ["| target (K=16) | measured | met |", "|---|---|---|"]
+    for label, a, b, goal in SERVED_RATIOS:
+        sa, sb = saturation(s.get(a, {}), k), saturation(s.get(b, {}), k)
+        r = sa["pairs_per_s"] / sb["pairs_per_s"] if sa and sb else None
+        shown = f"{fmt(r, 2)}x ({fmt(sa and sa['pairs_per_s'])} vs {fmt(sb and sb['pairs_per_s'])} pairs/s)"
+        lines.append(f"| {label} | {shown} | {'✅' if r is not None and r >= goal else '❌'} |")
+    for name in ("torch", "vllm"):
+        for c in [c for c in cells(s.get(name, {}), "open_loop") if c["load"] == 0.5]:
+            r, ideal = (c["p99_ms"] / c["p50_ms"] if c["p50_ms"] else None), md1_tail_ratio(0.5)
+            lines.append(
+                f"| {SHORT[name]}: p99/p50 at half saturation ≤ 1.1x the ideal server's ({ideal:.2f}) | "
+                f"p50 {fmt(c['p50_ms'])} ms, p99 {fmt(c['p99_ms'])} ms ({fmt(r, 2)}x) | "
+                f"{'✅' if r is not None and r <= 1.1 * ideal else '❌'} |"
+            )
+    ours, theirs = (
+        saturation(s.get("torch", {}), k),
+        minilm and saturation(minilm["systems"].get("torch", {}), k),
+    )
+    if ours and theirs:
+        r = ours["pairs_per_s"] / theirs["pairs_per_s"]
+        lines.append(
+            f"| moonshot: ≥ 0.5x the MiniLM service's pairs/s ({theirs['pairs_per_s']:.0f}, "
+            f"`{minilm['meta'].get('model')}`) | {ours['pairs_per_s']:.0f} pairs/s ({r:.2f}x) | "
+            f"{'✅' if r >= 0.5 else '❌'} |"
+        )
+    return "\n".join(lines)
+
+
 def targets(results: dict) -> str:
     s = results["systems"]
     ks = results["meta"]["k"]
@@ -246,7 +286,7 @@ def targets(results: dict) -> str:
     return "\n".join(lines)
 
 
-def plots(results: dict, img_dir: Path) -> list[str]:
+def plots(results: dict, img_dir: Path, *, prefix: str = "bench_") -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -268,7 +308,7 @@ def plots(results: dict, img_dir: Path) -> list[str]:
     ax.set_title("Throughput at saturation (uncached, same checkpoint, same machine)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = img_dir / "bench_saturation.png"
+    path = img_dir / f"{prefix}saturation.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     written.append(path.name)
@@ -305,7 +345,7 @@ def plots(results: dict, img_dir: Path) -> list[str]:
     ax.legend(fontsize=7, ncol=2)
     ax.set_title("Latency vs throughput, K=16")
     fig.tight_layout()
-    path = img_dir / "bench_latency_k16.png"
+    path = img_dir / f"{prefix}latency_k16.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     written.append(path.name)
@@ -328,14 +368,14 @@ def plots(results: dict, img_dir: Path) -> list[str]:
     if ax1.get_legend_handles_labels()[0]:
         ax1.legend(fontsize=7)
     fig.tight_layout()
-    path = img_dir / "bench_growth.png"
+    path = img_dir / f"{prefix}growth.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     written.append(path.name)
     return written
 
 
-def markdown(results: dict, images: list[str]) -> str:
+def markdown(results: dict, images: list[str], *, minilm: dict | None = None) -> str:
     meta = results["meta"]
     v = meta.get("versions", {})
     parts = [
@@ -358,7 +398,7 @@ def markdown(results: dict, images: list[str]) -> str:
         "",
         "### Targets",
         "",
-        targets(results),
+        served_targets(results, minilm=minilm) if meta.get("kind") == "bi-encoder" else targets(results),
         "",
         "### Throughput at saturation (best of the client counts)",
         "",
@@ -404,17 +444,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--update", type=Path, help="markdown file whose generated section is rewritten")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument("--section", default="results", help="the generated section of --update to rewrite")
+    parser.add_argument("--img-prefix", default="bench_", help="file name prefix of the plots")
+    parser.add_argument(
+        "--minilm",
+        type=Path,
+        default=ROOT / "docs" / "results" / "serving.json",
+        help="the MiniLM run a bi-encoder run is compared with (the moonshot target)",
+    )
     args = parser.parse_args(argv)
     if not args.results.is_file():
         print(f"error: {args.results} not found; run `python -m bench.serving` first", file=sys.stderr)
         return 2
     results = json.loads(args.results.read_text())
-    images = [] if args.no_plots else plots(results, args.img_dir)
-    text = markdown(results, images)
+    images = [] if args.no_plots else plots(results, args.img_dir, prefix=args.img_prefix)
+    minilm = (
+        json.loads(args.minilm.read_text()) if args.minilm.is_file() and args.minilm != args.results else None
+    )
+    text = markdown(results, images, minilm=minilm)
     print(text)
     if args.update:
         try:
-            update_sections(args.update, {"results": text})
+            update_sections(args.update, {args.section: text})
         except ValueError as exc:
             print(f"error: {args.update}: {exc}", file=sys.stderr)
             return 2

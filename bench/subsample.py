@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from models import Task
-    from training.data import load_examples, write_examples
+    from training.data import load_examples
+    from training.data_write import write_examples
     from training.splits import make_folds
 
     data = args.data or DEFAULT_DATA[args.task]

@@ -67,13 +67,6 @@ def build_net(width: int, *, kind: HeadKind, hidden: int = 256, dropout: float =
     )
 
 
-def bi_encoder_lexicon(text: SentenceTokenizer) -> lexical.Lexicon:
-    """The word reader of a bi-encoder pair's ids (its sides carry the query and document prompts)."""
-    from models.biencoder import QUERY_PROMPT, TARGET_PROMPT
-
-    return lexical.Lexicon(text, [QUERY_PROMPT, TARGET_PROMPT])
-
-
 @dataclass
 class RelevanceHead:
     """A trained head: its network, its kind and, when it reads word overlap, the lexicon that reads it."""
@@ -129,5 +122,5 @@ class RelevanceHead:
         if words:
             from models.embedding import SentenceTokenizer
 
-            lexicon = bi_encoder_lexicon(text or SentenceTokenizer.load(Path(folder)))
+            lexicon = lexical.Lexicon(text or SentenceTokenizer.load(Path(folder)))
         return cls(net=net.eval(), kind=kind, lexicon=lexicon)

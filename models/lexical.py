@@ -47,17 +47,18 @@ def overlap(query: frozenset[str], target: frozenset[str]) -> list[float]:
 
 
 class Lexicon:
-    """Word sets of token ids for one tokenizer: decoded, the side's prompt cut off, normalised."""
+    """Word sets of token ids for one tokenizer: decoded, the prompt they start with cut off, normalised."""
 
-    def __init__(self, text: SentenceTokenizer, prompts: Sequence[str], *, cache_size: int = 65536) -> None:
+    def __init__(self, text: SentenceTokenizer, *, cache_size: int = 65536) -> None:
         self.text = text
-        self.prompts = [text.prompts.get(name, "").lower() for name in prompts]
+        # Longest first: a prompt that begins with a shorter one is cut whole.
+        self.prompts = sorted((p.lower() for p in text.prompts.values() if p), key=len, reverse=True)
         self.words = lru_cache(maxsize=cache_size)(self._words)  # targets come back: titles, categories
 
     def _words(self, ids: Ids) -> frozenset[str]:
         decoded = self.text.tokenizer.decode(list(ids), skip_special_tokens=True).lower()
         for prompt in self.prompts:
-            if prompt and decoded.startswith(prompt):
+            if decoded.startswith(prompt):
                 decoded = decoded[len(prompt) :]
                 break
         return frozenset(normalise(w) for w in _WORD.findall(decoded))

@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from models import CheckpointError, ModelStore
     from service.app import create_app
-    from service.deployment import ModelRefs, plan_checkpoints
     from service.logs import configure_logging
+    from service.plan import ModelRefs, plan_checkpoints
     from service.settings import Settings, security_warnings
 
     args = build_parser().parse_args(argv)

@@ -16,11 +16,12 @@ from models import ModelStore, Task, registered_tasks
 from service.backends import BackendFactory, load_backend
 from service.batcher import MicroBatcher
 from service.cache import ScoreCache
-from service.deployment import ModelManager, ModelRefs
+from service.deployment import ModelManager
 from service.deps import Services, install_openapi_security
 from service.errors import ApiError
 from service.http import RequestContextMiddleware, install_error_handlers
 from service.metrics import Metrics
+from service.plan import ModelRefs
 from service.relevance import api_router as relevance
 from service.relevance.serving import ScoringService
 from service.rerank import api_router as rerank

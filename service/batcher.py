@@ -209,7 +209,9 @@ class MicroBatcher:
 
     def _pack(self, window: list[_Item]) -> list[list[_Item]]:
         backend = window[0].job.backend
-        ordered = sorted(window, key=lambda it: it.pair.num_tokens)
+        ordered = (
+            sorted(window, key=lambda it: it.pair.num_tokens) if backend.limits.length_sorted else window
+        )
         ranges = pack_sorted(
             [item.pair.num_tokens for item in ordered],
             max_pairs=self._pair_budget(backend),

@@ -1,98 +1,41 @@
-"""Which checkpoints serve which task, and swapping them without downtime.
+"""Serving checkpoints per task, and swapping them (hot reload) by one of two strategies.
 
 A served model is a checkpoint, its pair encoder and the backend that scores the encoded pairs
 (`ServedModel`; tokenization stays outside the backend, see `service.encoding`). A `Deployment` is one
-generation of served models (task -> model). Requests lease the current deployment for their whole life; a
-reload loads and warms the new generation beside the old one, swaps it in for new requests, and closes the
-old backends only when their last lease is returned, so requests in flight finish on the model they started
-with. A checkpoint that fails to open, load or warm up is refused and the current generation keeps serving.
+generation of served models (task -> model). Requests lease the current deployment for their whole life.
+
+A reload first opens and verifies the checkpoints (`service.plan`): a bad card or weights hash is refused
+while the current generation keeps serving. Then, by `Settings.resolved_reload_strategy`:
+- `side_by_side`: the new generation loads and warms beside the old one, is swapped in for new requests,
+  and the old backends close when their last lease is returned (no downtime; both in memory meanwhile). A
+  load that fails leaves the old generation serving.
+- `replace`: nothing is served (`current` is None: 503 with Retry-After) while the old generation drains,
+  its models are closed and their memory released, and the new one loads. A load that fails loads the old
+  checkpoints again; if that fails too, nothing is served and the readiness body says why.
+Either way `current` is a whole warmed generation or None, never a mix.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+import sys
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import (
-    CARD_FILENAME,
-    Checkpoint,
-    CheckpointError,
-    ModelStore,
-    PairEncoder,
-    PairInput,
-    Task,
-    open_checkpoint,
-    registered_tasks,
-)
+from models import Checkpoint, CheckpointError, ModelStore, PairEncoder, PairInput, Task
 from service.backends import Backend, BackendFactory
 from service.encoding import load_encoder
 from service.errors import ApiError, ErrorType, not_ready
 from service.metrics import Metrics
-from service.settings import Settings
+from service.plan import ModelRefs, plan_checkpoints
+from service.settings import ReloadStrategy, Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelRefs:
-    """What to serve: one joint model, a model per task, or (neither) the newest in the store."""
-
-    model: str | None = None
-    task_models: Mapping[Task, str] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.model or any(self.task_models.values()))
-
-    @classmethod
-    def of(cls, settings: Settings) -> ModelRefs:
-        return cls(model=settings.model, task_models=dict(settings.task_models))
-
-
-def plan_checkpoints(
-    refs: ModelRefs, store: ModelStore, *, verify_weights: bool = True
-) -> dict[Task, Checkpoint]:
-    """Task -> checkpoint for `refs`; raises `CheckpointError` saying what is wrong or missing."""
-    if refs.model:
-        ckpt = open_checkpoint(store.resolve(refs.model), verify_weights=verify_weights)
-        return dict.fromkeys(ckpt.card.tasks, ckpt)
-    plan: dict[Task, Checkpoint] = {}
-    for task in registered_tasks():
-        if ref := refs.task_models.get(task):
-            plan[task] = open_checkpoint(store.resolve(ref), task=task, verify_weights=verify_weights)
-    if plan:
-        # The same directory named for both tasks is loaded once.
-        by_path = {ck.path.resolve(): ck for ck in plan.values()}
-        return {task: by_path[ck.path.resolve()] for task, ck in plan.items()}
-    valid = [e for e in store.list() if e.checkpoint is not None]
-    valid.sort(key=_arrival_time, reverse=True)
-    for task in registered_tasks():
-        newest = next((e.checkpoint for e in valid if e.checkpoint.serves(task)), None)
-        if newest is not None:
-            plan[task] = newest
-    if not plan:
-        problems = [f"{e.name}: {e.error}" for e in store.list() if e.error]
-        detail = f" (invalid: {'; '.join(problems)})" if problems else ""
-        raise CheckpointError(
-            f"no servable checkpoint under {store.root}{detail}; train one (`python -m training run`) or set "
-            "RELEVANCE_MODEL / RELEVANCE_TASK_MODELS (or RELEVANCE_<TASK>_MODEL)"
-        )
-    if verify_weights:
-        opened = {p: open_checkpoint(p, verify_weights=True) for p in {ck.path for ck in plan.values()}}
-        plan = {task: opened[ck.path] for task, ck in plan.items()}
-    return plan
-
-
-def _arrival_time(entry) -> float:
-    """When a checkpoint landed in the store: a copy (`cp -a`) keeps old mtimes, but ctime moves on
-    copy and on the atomic rename that publishes a checkpoint."""
-    stats = [entry.path.stat(), (entry.path / CARD_FILENAME).stat()]
-    return max(max(st.st_mtime, st.st_ctime) for st in stats)
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,6 +73,43 @@ class Deployment:
         return served
 
 
+class ReplaceFailed(Exception):
+    """A replace reload's new models failed to load; `state` says what serves after the attempt to load the
+    previous models again."""
+
+    def __init__(self, cause: Exception, state: str) -> None:
+        super().__init__(describe_failure(cause))
+        self.cause = cause
+        self.state = state
+
+
+def describe_failure(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, CheckpointError | ValueError) else f"{type(exc).__name__}: {exc}"
+
+
+def release_memory() -> None:
+    """Give closed models' memory back before the next load. gc frees what reference cycles still hold; on a
+    GPU torch's caching allocator keeps freed blocks for reuse, and a vLLM engine sizing itself from free
+    GPU memory would count them as taken."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+async def close_models(models: Iterable[ServedModel]) -> None:
+    for served in models:
+        try:
+            await served.backend.close()
+        except Exception:
+            log.exception("closing a model failed", extra={"model": served.checkpoint.name})
+
+
+def _same(served: ServedModel, ckpt: Checkpoint) -> bool:
+    """Whether `served` was loaded from exactly `ckpt` (same path, card and weights): no need to load it."""
+    return served.checkpoint.path.resolve() == ckpt.path.resolve() and served.checkpoint.card == ckpt.card
+
+
 class ModelManager:
     def __init__(
         self,
@@ -145,15 +125,27 @@ class ModelManager:
         self.factory = factory
         self.settings = settings
         self.metrics = metrics
+        # Resolved once: the strategies never mix in one process, so a generation retired side by side is
+        # never closed under a replace that keeps one of its models.
+        self.strategy: ReloadStrategy = settings.resolved_reload_strategy
         self.current: Deployment | None = None
         self.load_error: str | None = None
+        self._replacing = False
         self._generation = 0
         self._lock = asyncio.Lock()
         self._closers: set[asyncio.Task[None]] = set()
 
     def not_ready(self) -> ApiError:
-        """Why nothing is served yet: still loading, or the initial load failed."""
-        reason = f"no model loaded: {self.load_error}" if self.load_error else "models are still loading"
+        """Why nothing is served: loading, a replace reload under way, or the last load failed."""
+        if self._replacing:
+            reason = (
+                "reloading (replace strategy): the previous model is closed and the new one is loading; "
+                "retry after the Retry-After seconds"
+            )
+        elif self.load_error:
+            reason = f"no model loaded: {self.load_error}"
+        else:
+            reason = "models are still loading"
         return not_ready(reason, retry_after_s=self.settings.retry_after_s)
 
     async def load_initial(self) -> None:
@@ -164,47 +156,62 @@ class ModelManager:
             log.error("initial model load failed", extra={"error": exc.message})
 
     async def reload(self, refs: ModelRefs | None, *, initial: bool = False) -> Deployment:
-        """Load, warm and swap in a new generation; on any failure keep the current one and raise.
+        """Load, warm and swap in a new generation by `self.strategy` (module docstring); on failure raise
+        an `ApiError` saying what serves now.
 
         `refs` naming only some tasks' models replaces those and keeps the others; no refs re-reads the
         active ones (new weights at the same path, or the newest in the store)."""
         async with self._lock:
             refs = self._merge(refs)
+            old = self.current
             try:
-                deployment = await self._load(refs)
+                plan = await asyncio.to_thread(plan_checkpoints, refs, self.store)
+                if old is not None and self.strategy == "replace":
+                    deployment = await self._replace(plan, old)
+                else:
+                    deployment = await self._build(plan, old.unique() if old else [])
             except Exception as exc:
-                if not initial:
-                    self.metrics.model_reloads.labels(result="failure").inc()
-                message = (
-                    str(exc)
-                    if isinstance(exc, CheckpointError | ValueError)
-                    else f"{type(exc).__name__}: {exc}"
-                )
-                log.error("checkpoint refused", extra={"error": message})
-                raise ApiError(
-                    ErrorType.INVALID_CHECKPOINT,
-                    f"checkpoint refused, still serving the previous model: {message}"
-                    if not initial
-                    else message,
-                    param="model",
-                ) from exc
-            old, self.current = self.current, deployment
-            self.refs = refs
-            self.load_error = None
-            if not initial:
-                self.metrics.model_reloads.labels(result="success").inc()
-            self.metrics.set_models(
-                (task.value, m.checkpoint.name, m.backend.name) for task, m in deployment.models.items()
-            )
-            self.metrics.set_training_rates(
-                (task.value, m.checkpoint.name, m.checkpoint.card.metrics.get(task))
-                for task, m in deployment.models.items()
-            )
-            served = {task.value: m.checkpoint.name for task, m in deployment.models.items()}
-            log.info("serving models", extra={"generation": deployment.generation, "models": served})
-            if old is not None:
+                raise self._refused(exc, initial=initial, serving=old is not None) from exc
+            self._publish(deployment, refs, counted=not initial)
+            if old is not None and self.strategy == "side_by_side":
                 self._retire(old)
             return deployment
+
+    def _refused(self, exc: Exception, *, initial: bool, serving: bool) -> ApiError:
+        """The error a failed reload answers with (counted and logged), saying what serves now."""
+        message = describe_failure(exc.cause if isinstance(exc, ReplaceFailed) else exc)
+        if isinstance(exc, ReplaceFailed):
+            state = exc.state
+        elif serving:
+            state = "still serving the previous model"
+        else:
+            state = "no model is loaded and the service is not ready until a reload succeeds"
+        if not initial:
+            self.metrics.model_reloads.labels(result="failure").inc()
+            message = f"checkpoint refused ({self.strategy} reload); {state}. Cause: {message}"
+            if self.current is None:
+                self.load_error = message
+                self.metrics.set_models([])
+        log.error("checkpoint refused", extra={"error": message, "strategy": self.strategy})
+        return ApiError(ErrorType.INVALID_CHECKPOINT, message, param="model")
+
+    def _publish(self, deployment: Deployment, refs: ModelRefs, *, counted: bool) -> None:
+        self.current, self.refs, self.load_error = deployment, refs, None
+        if counted:
+            self.metrics.model_reloads.labels(result="success").inc()
+        self.metrics.ready.set(1)  # a published generation is loaded and warmed
+        self.metrics.set_models(
+            (task.value, m.checkpoint.name, m.backend.name) for task, m in deployment.models.items()
+        )
+        self.metrics.set_training_rates(
+            (task.value, m.checkpoint.name, m.checkpoint.card.metrics.get(task))
+            for task, m in deployment.models.items()
+        )
+        served = {task.value: m.checkpoint.name for task, m in deployment.models.items()}
+        log.info(
+            "serving models",
+            extra={"generation": deployment.generation, "models": served, "strategy": self.strategy},
+        )
 
     def _merge(self, refs: ModelRefs | None) -> ModelRefs:
         if refs is None or refs.empty:
@@ -214,10 +221,66 @@ class ModelManager:
         active = {task: str(m.checkpoint.path) for task, m in self.current.models.items()}
         return ModelRefs(task_models={**active, **{t: ref for t, ref in refs.task_models.items() if ref}})
 
-    async def _load(self, refs: ModelRefs) -> Deployment:
-        plan = await asyncio.to_thread(plan_checkpoints, refs, self.store)
-        # A model already serving the identical checkpoint (same path, card and weights) is kept.
-        running = {m.checkpoint.path.resolve(): m for m in (self.current.unique() if self.current else [])}
+    async def _replace(self, plan: dict[Task, Checkpoint], old: Deployment) -> Deployment:
+        """Stop serving, drain `old`, close its models `plan` does not keep and release their memory, then
+        load `plan`; a failed load raises `ReplaceFailed` after trying to load `old`'s checkpoints again."""
+        keep = [m for m in old.unique() if any(_same(m, ckpt) for ckpt in plan.values())]
+        self.current, self._replacing = None, True
+        self.metrics.ready.set(0)
+        log.info("replace reload: draining", extra={"generation": old.generation, "leases": old.leases})
+        try:
+            await self._drain(old)
+            await close_models(m for m in old.unique() if not any(m is k for k in keep))
+            release_memory()
+            try:
+                return await self._build(plan, keep)
+            except Exception as exc:
+                release_memory()
+                raise await self._restore(old, keep, exc) from exc
+        except asyncio.CancelledError:
+            self.load_error = "a replace reload was cancelled before its models were loaded"
+            raise
+        finally:
+            self._replacing = False
+
+    async def _drain(self, old: Deployment) -> None:
+        """Wait for the requests in flight on `old` (each holds a lease) to finish, at most reload_drain_s."""
+        if old.leases == 0:
+            return
+        try:
+            await asyncio.wait_for(old._idle.wait(), self.settings.reload_drain_s)
+        except TimeoutError:
+            log.warning(
+                "drain timed out: closing the old models under requests still in flight",
+                extra={"leases": old.leases, "timeout_s": self.settings.reload_drain_s},
+            )
+
+    async def _restore(self, old: Deployment, keep: list[ServedModel], error: Exception) -> ReplaceFailed:
+        """Load `old`'s checkpoints again after a failed replace (opened and verified afresh: the files may
+        have changed since they were loaded) and publish them; the outcome as the error to raise."""
+        log.error(
+            "replace reload failed; loading the previous models again",
+            extra={"error": describe_failure(error)},
+        )
+        refs = ModelRefs(task_models={task: str(m.checkpoint.path) for task, m in old.models.items()})
+        try:
+            plan = await asyncio.to_thread(plan_checkpoints, refs, self.store)
+            restored = await self._build(plan, keep)
+        except Exception as again:
+            await close_models(keep)  # nothing serves them now: a half-loaded set would only hold memory
+            release_memory()
+            log.error("the previous models failed to load again", extra={"error": describe_failure(again)})
+            return ReplaceFailed(
+                error,
+                f"the previous model failed to load again too ({describe_failure(again)}), so no model is "
+                "loaded and the service is not ready until a reload succeeds",
+            )
+        self._publish(restored, self.refs, counted=False)
+        return ReplaceFailed(error, "the previous model was loaded again and serves")
+
+    async def _build(self, plan: dict[Task, Checkpoint], running: list[ServedModel]) -> Deployment:
+        """A warmed generation serving `plan`; a model in `running` loaded from the identical checkpoint is
+        reused, not loaded again. Whatever this loaded is closed again if any step fails."""
         loaded: dict[Path, ServedModel] = {}
         fresh: list[ServedModel] = []
         try:
@@ -225,8 +288,8 @@ class ModelManager:
                 key = ckpt.path.resolve()
                 if key in loaded:
                     continue
-                same = running.get(key)
-                if same is not None and same.checkpoint.card == ckpt.card:
+                same = next((m for m in running if _same(m, ckpt)), None)
+                if same is not None:
                     loaded[key] = same
                     continue
                 encoder = await asyncio.to_thread(load_encoder, ckpt)
@@ -276,7 +339,7 @@ class ModelManager:
         task.add_done_callback(self._closers.discard)
 
     def reload_in_background(self) -> None:
-        """An empty reload as a task (SIGHUP); a refused checkpoint is logged, the old one keeps serving."""
+        """An empty reload as a task (SIGHUP); a refused checkpoint is logged (`reload` says what serves)."""
 
         async def reload() -> None:
             with contextlib.suppress(ApiError):

@@ -21,6 +21,8 @@ from models import Task, registered_tasks
 from models.inference import BATCH_COST_TOKENS
 
 ENV_PREFIX = "RELEVANCE_"
+# What a reload does once `auto` is resolved (`Settings.resolved_reload_strategy`).
+ReloadStrategy = Literal["side_by_side", "replace"]
 
 
 def task_model_key(task: Task) -> str:
@@ -61,6 +63,13 @@ def fold_task_models(data: dict[str, Any]) -> dict[str, Any]:
         merged.update({task: str(name) for task, name in per_task.items() if name})
         data["task_models"] = merged
     return data
+
+
+def cuda_visible() -> bool:
+    """Whether torch sees a CUDA device (imported only when asked: the torch backend never asks)."""
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def is_loopback(host: str | None) -> bool:
@@ -147,6 +156,22 @@ class Settings(BaseSettings):
         default_factory=dict, description="backend-specific options as JSON (e.g. vLLM engine arguments)"
     )
 
+    # --- hot reload ---
+    reload_strategy: Literal["auto", "side_by_side", "replace"] = Field(
+        "auto",
+        description="how a reload (POST /admin/reload, SIGHUP) swaps models: side_by_side loads the new "
+        "model beside the old one (no downtime, both in memory meanwhile); replace drains the requests in "
+        "flight, frees the old model, then loads the new one (readiness and scoring answer 503 with "
+        "Retry-After meanwhile; a failed load loads the old model again); auto: replace for vLLM on a GPU, "
+        "where a second engine rarely fits beside the first, side_by_side otherwise",
+    )
+    reload_drain_s: float = Field(
+        30.0,
+        ge=0,
+        description="replace reloads: longest wait for requests in flight on the old model before it is "
+        "closed anyway (those still running then fail with a retryable 503)",
+    )
+
     # --- micro-batching ---
     batch_max_pairs: int = Field(64, ge=1, le=4096, description="most pairs in one model batch")
     batch_max_tokens: int = Field(8192, ge=16, description="most padded tokens in one model batch")
@@ -222,6 +247,18 @@ class Settings(BaseSettings):
         if self.batch_concurrency is not None:
             return self.batch_concurrency
         return 8 if self.backend == "vllm" else 1
+
+    @property
+    def resolved_reload_strategy(self) -> ReloadStrategy:
+        """`reload_strategy`, with `auto` resolved: the one place that rule lives. vLLM on a GPU takes a
+        fixed share of the GPU's memory per engine (`gpu_memory_utilization`, 0.9 by default), so a second
+        engine beside the first rarely fits; on a CPU, or with the torch backend, both models usually fit
+        and a side-by-side swap has no downtime."""
+        if self.reload_strategy != "auto":
+            return self.reload_strategy
+        # `device` is the torch backend's; vLLM picks its device itself: CUDA whenever torch sees one.
+        on_gpu = self.backend == "vllm" and (self.device.startswith("cuda") or cuda_visible())
+        return "replace" if on_gpu else "side_by_side"
 
     @classmethod
     def settings_customise_sources(

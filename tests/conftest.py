@@ -56,7 +56,8 @@ def joint_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def biencoder_run(tmp_path_factory: pytest.TempPathFactory):
     """The bi-encoder recipe (`training.head`) run end to end on the project's QC sample data with a tiny
     random sentence encoder as its base: (config, record). The record names the published checkpoint."""
-    from training.head import HeadRunConfig, HeadSettings, run_head
+    from training.head import HeadRunConfig, run_head
+    from training.head_fit import HeadSettings
 
     root = tmp_path_factory.mktemp("biencoder")
     config = HeadRunConfig(

@@ -14,7 +14,7 @@ import sys
 
 # Order is the order `--help` lists them in.
 STAGE_MODULES = (
-    "training.data",
+    "training.data_cli",
     "training.splits",
     "training.translate",
     "training.finetune",

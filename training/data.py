@@ -11,7 +11,6 @@ instead of one error at a time.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from models import PairInput, Task, registered_tasks
-from models.io import atomic_write_text
 from training.data_report import MAX_CONFLICT_EXAMPLES, MAX_LINES_PER_REASON, Conflict, DataReport
 from training.datafile import DataError, data_format, iter_csv, iter_jsonl, read_text
 
@@ -381,71 +379,3 @@ def fingerprint(examples: Iterable[Example]) -> str:
         digest.update(json.dumps(_canonical(ex), ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
-
-
-def example_to_row(ex: Example) -> dict[str, Any]:
-    """An example in the official JSONL shape."""
-    row: dict[str, Any] = {
-        "id": ex.id,
-        "task": ex.task.value.upper(),
-        "language": ex.language,
-        "origin_query": ex.query,
-        ex.task.spec.target_field: ex.target,
-    }
-    if ex.label is not None:
-        row["label"] = ex.label
-    if ex.query_en is not None:
-        row["query_en"] = ex.query_en
-    for key, value in ex.extra.items():
-        row.setdefault(key, value)
-    return row
-
-
-def write_examples(path: str | Path, examples: Iterable[Example]) -> None:
-    """Write examples as official-format JSONL (with `query_en` when present), atomically."""
-    lines = [json.dumps(example_to_row(ex), ensure_ascii=False) + "\n" for ex in examples]
-    atomic_write_text(path, "".join(lines))
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """DATA, --task and --on-error, shared by stages that read a data file."""
-    parser.add_argument(
-        "data", type=Path, metavar="DATA", help="data file (.jsonl or .csv, official columns)"
-    )
-    parser.add_argument(
-        "--task",
-        type=str.lower,
-        choices=[t.value for t in registered_tasks()],
-        help="keep only this task (rows of other tasks fail)",
-    )
-    parser.add_argument(
-        "--on-error",
-        choices=["fail", "drop"],
-        default="fail",
-        help="invalid rows: fail listing them all (default) or drop them and report counts",
-    )
-
-
-def _validate(args: argparse.Namespace) -> int:
-    task = Task(args.task) if args.task else None
-    _, report = load_examples(
-        args.data, task=task, on_error=args.on_error, require_labels=not args.unlabelled
-    )
-    print(report.summary())
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "validate",
-        help="check a data file and print its report",
-        description="Read a data file, validate every row and print counts: rows kept, invalid rows by "
-        "reason with line numbers, exact duplicates, conflicting labels, languages and labels.",
-    )
-    add_data_arguments(parser)
-    parser.add_argument("--unlabelled", action="store_true", help="the file has no labels (data to predict)")
-    parser.set_defaults(handler=_validate)

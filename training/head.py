@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models import InputSpec, Task
-from models.head import HeadKind
+from training.head_fit import HeadSettings, fit_head, head_scores
 
 if TYPE_CHECKING:
     import torch
@@ -38,34 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # texts embedded (and cached) at a time
-
-
-class HeadSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # "mlp": one hidden layer over [q, t, q*t, |q-t|, cos] (wins on QC); "linear": a logistic regression
-    # over [q*t, |q-t|, cos], L2 strength 1/C, fitted exactly by sklearn (wins on QI: docs/quality.md).
-    kind: HeadKind = "mlp"
-    C: float = Field(default=0.3, gt=0)
-    # Word overlap of query and target (models.lexical) read beside the embeddings.
-    lexical: bool = False
-
-    hidden: int = Field(default=256, ge=1)
-    dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
-    epochs: int = Field(default=6, ge=1)
-    learning_rate: float = Field(default=1e-3, gt=0)
-    weight_decay: float = Field(default=0.05, ge=0)
-    batch_size: int = Field(default=128, ge=1)
-    seed: int = 0
-    # Heads trained from seeds seed, seed+1, ...; their logits averaged. Merged into one wider head
-    # (`merge_heads`), so the checkpoint and the serving code do not change with it.
-    ensemble: int = Field(default=1, ge=1)
-
-    @model_validator(mode="after")
-    def _one_linear_fit(self) -> HeadSettings:
-        if self.kind == "linear" and self.ensemble != 1:
-            raise ValueError("a linear head's fit is exact: ensemble must be 1")
-        return self
 
 
 class HeadRunConfig(BaseModel):
@@ -147,77 +119,6 @@ def embed_texts(
     return {t: known[_key(role, t)] for t in set(texts)}, len(todo)
 
 
-def merge_heads(heads: Sequence[torch.nn.Sequential]) -> torch.nn.Sequential:
-    """One head whose logit is the mean of `heads`' logits: hidden units side by side, the output layer's
-    weights and bias divided by their number (dropout is off at inference)."""
-    import torch
-
-    from models.head import build_net
-
-    first = heads[0][1]
-    merged = build_net(first.in_features, kind="mlp", hidden=first.out_features * len(heads))
-    with torch.no_grad():
-        merged[1].weight.copy_(torch.cat([h[1].weight for h in heads]))
-        merged[1].bias.copy_(torch.cat([h[1].bias for h in heads]))
-        merged[4].weight.copy_(torch.cat([h[4].weight for h in heads], dim=1) / len(heads))
-        merged[4].bias.copy_(torch.stack([h[4].bias for h in heads]).mean(0))
-    return merged.eval()
-
-
-def fit_head(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:
-    """The head's network trained on input rows `x` (`models.head.head_inputs`)."""
-    if settings.kind == "linear":
-        return _fit_linear(x, labels, settings)
-    if settings.ensemble == 1:
-        return _fit_mlp(x, labels, settings)
-    seeds = range(settings.seed, settings.seed + settings.ensemble)
-    return merge_heads([_fit_mlp(x, labels, settings.model_copy(update={"seed": s})) for s in seeds])
-
-
-def _fit_linear(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:
-    """sklearn's logistic regression (L-BFGS to convergence), its weights copied into the torch net."""
-    import torch
-    from sklearn.linear_model import LogisticRegression
-
-    from models.head import build_net
-
-    fitted = LogisticRegression(C=settings.C, max_iter=3000).fit(x.numpy(), labels.numpy().astype(int))
-    net = build_net(x.shape[1], kind="linear")
-    with torch.no_grad():
-        net[0].weight.copy_(torch.from_numpy(fitted.coef_).float())
-        net[0].bias.copy_(torch.from_numpy(fitted.intercept_).float())
-    return net.eval()
-
-
-def _fit_mlp(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:
-    """One head: binary cross-entropy, AdamW, fixed epochs, minibatches shuffled from `settings.seed`."""
-    import torch
-
-    from models.head import build_net
-
-    generator = torch.Generator().manual_seed(settings.seed)
-    torch.manual_seed(settings.seed)
-    head = build_net(x.shape[1], kind="mlp", hidden=settings.hidden, dropout=settings.dropout)
-    opt = torch.optim.AdamW(head.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    head.train()
-    for _ in range(settings.epochs):
-        for rows in torch.randperm(len(labels), generator=generator).split(settings.batch_size):
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                head(x[rows]).squeeze(-1), labels[rows]
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return head.eval()
-
-
-def head_scores(net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    import torch
-
-    with torch.inference_mode():
-        return torch.sigmoid(net(x).squeeze(-1)).double().numpy()
-
-
 def cross_validate(
     x: torch.Tensor, labels: torch.Tensor, folds: np.ndarray, *, config: HeadRunConfig
 ) -> np.ndarray:
@@ -291,7 +192,8 @@ def run_head(config: HeadRunConfig) -> dict:
 
     from models.biencoder import BiPairEncoder
     from models.embedding import SentenceEncoder
-    from models.head import RelevanceHead, bi_encoder_lexicon, head_inputs
+    from models.head import RelevanceHead, head_inputs
+    from models.lexical import Lexicon
     from training.data import load_examples
     from training.evaluate import compute_metrics, per_fold_metrics, tune_threshold
     from training.splits import make_folds
@@ -308,7 +210,7 @@ def run_head(config: HeadRunConfig) -> dict:
     q, t, embedded = _embedded(
         examples, encoder=encoder, pairs=pairs, cache=config.work / embeddings_dir(config)
     )
-    lexicon = bi_encoder_lexicon(encoder.text) if config.head.lexical else None
+    lexicon = Lexicon(encoder.text) if config.head.lexical else None
     words = _word_features(examples, pairs=pairs, lexicon=lexicon) if lexicon else None
     x = head_inputs(q, t, words, kind=config.head.kind)
     labels = torch.tensor([e.label for e in examples], dtype=torch.float32)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from models import Task, registered_tasks
 from models.io import atomic_write_text
-from training.data import Example, add_data_arguments, fingerprint, load_examples
+from training.data import Example, fingerprint, load_examples
+from training.data_cli import add_data_arguments
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,9 @@ from typing import Any
 
 from models import Task
 from models.io import atomic_write_text
-from training.data import Example, add_data_arguments, load_examples, write_examples
+from training.data import Example, load_examples
+from training.data_cli import add_data_arguments
+from training.data_write import write_examples
 from training.mt import Seq2SeqTranslator, Translator, check_languages, clean_text, is_english
 
 log = logging.getLogger(__name__)

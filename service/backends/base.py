@@ -17,6 +17,9 @@ class BackendLimits:
     # A new batch's fixed cost in padded tokens (`models.inference.pack_sorted`): the batcher cuts a batch
     # rather than pad it by more. None: the runtime does not pad (vLLM packs tokens), so never cut for it.
     batch_cost_tokens: int | None = None
+    # False: batches keep arrival order, a request's pairs together (a bi-encoder embeds each distinct
+    # query once per batch and pads each side on its own, so sorting pairs by length only scatters them).
+    length_sorted: bool = True
 
 
 @runtime_checkable

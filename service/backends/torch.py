@@ -41,7 +41,8 @@ class TorchBackend:
         executor: ThreadPoolExecutor,
         max_batch_pairs: int,
         max_batch_tokens: int,
-        batch_cost_tokens: int,
+        batch_cost_tokens: int | None,
+        length_sorted: bool = True,
     ) -> None:
         self.checkpoint = checkpoint
         self.model = model
@@ -52,6 +53,7 @@ class TorchBackend:
             max_batch_tokens=max(max_batch_tokens, checkpoint.card.input.max_length),
             max_model_len=checkpoint.card.input.max_length,
             batch_cost_tokens=batch_cost_tokens,
+            length_sorted=length_sorted,
         )
         self._failures = 0
         self._closed = False
@@ -138,7 +140,8 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBa
         if pad_id is None:  # training writes it into the config; else the tokenizer's, as before
             pad_id = load_tokenizer(checkpoint).pad_token_id
         pad_id = int(pad_id) if pad_id is not None else 0
-        if settings.torch_compile and checkpoint.card.kind == "cross-encoder":
+        cross_encoder = checkpoint.card.kind == "cross-encoder"
+        if settings.torch_compile and cross_encoder:
             model = _compiled(model, checkpoint=checkpoint, pad_id=pad_id, task=checkpoint.card.tasks[0])
         return TorchBackend(
             checkpoint=checkpoint,
@@ -147,7 +150,10 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBa
             executor=executor,
             max_batch_pairs=settings.batch_max_pairs,
             max_batch_tokens=settings.batch_max_tokens,
-            batch_cost_tokens=settings.batch_cost_tokens,
+            # A bi-encoder pads each side on its own and embeds each distinct query once per batch: cutting
+            # or sorting batches by pair length would only split a request's pairs and embed its query again.
+            batch_cost_tokens=settings.batch_cost_tokens if cross_encoder else None,
+            length_sorted=cross_encoder,
         )
 
     try:

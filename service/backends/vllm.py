@@ -20,6 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# At the top, not inside `load_backend` (this module is itself imported only when the vLLM backend is
+# chosen): vLLM's first import leaves a frame of it alive for good, and with it the frames of its callers,
+# whose locals would then keep the first engine (a reload's old one) in memory after it is shut down.
+from vllm.engine.arg_utils import AsyncEngineArgs
+from vllm.v1.engine.async_llm import AsyncLLM
+
 from models import Checkpoint, EncodedPair, logits_to_scores
 from models.biencoder import TargetCache, split_pair
 from models.vllm_engine import classify_params, embed_params, uses_token_types
@@ -28,7 +34,6 @@ from service.backends.base import BackendError, BackendLimits
 if TYPE_CHECKING:
     import torch
     from prometheus_client.metrics_core import Metric
-    from vllm.v1.engine.async_llm import AsyncLLM
 
     from models.head import RelevanceHead
     from service.settings import Settings
@@ -165,9 +170,6 @@ def engine_options(settings: Settings) -> dict[str, Any]:
 
 async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBackend:
     """Start an AsyncLLM engine for `checkpoint` (tens of seconds; the event loop stays free meanwhile)."""
-    from vllm.engine.arg_utils import AsyncEngineArgs
-    from vllm.v1.engine.async_llm import AsyncLLM
-
     from models.vllm_engine import engine_kwargs
 
     card = checkpoint.card
@@ -186,6 +188,7 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBac
         max_batch_pairs=settings.batch_max_pairs,
         max_batch_tokens=max(settings.batch_max_tokens, card.input.max_length),
         max_model_len=card.input.max_length,
+        length_sorted=card.kind == "cross-encoder",  # a bi-encoder's batch embeds each query once
     )
     head = None
     if card.kind == "bi-encoder":

@@ -1,4 +1,5 @@
-"""POST /admin/reload: swap in a new checkpoint without downtime (also triggered by SIGHUP).
+"""POST /admin/reload: swap in a new checkpoint (also triggered by SIGHUP), by the configured strategy
+(RELEVANCE_RELOAD_STRATEGY: side by side without downtime, or replace; `service.deployment`).
 
 The body names one joint `model`, or models per task: `task_models` and, for each registered task, its
 own `<task>_model` field (`qc_model`), so the body follows the registry like the scoring routes do.
@@ -18,11 +19,11 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from models import ModelStore, Task
-from service.deployment import ModelRefs
 from service.deps import ManagerDep, require_admin
 from service.errors import ERROR_RESPONSES, ApiError, ErrorType
+from service.plan import ModelRefs
 from service.routers.models import ModelInfo, model_infos
-from service.settings import task_model_key
+from service.settings import ReloadStrategy, task_model_key
 
 ModelName = Annotated[
     str,
@@ -101,6 +102,9 @@ def reload_request_model(tasks: tuple[Task, ...]) -> type[ReloadBase]:
 
 class ReloadResponse(BaseModel):
     generation: int
+    strategy: ReloadStrategy = Field(
+        description="how the models were swapped: side_by_side (no downtime) or replace (503 meanwhile)"
+    )
     models: list[ModelInfo]
 
 
@@ -114,15 +118,20 @@ def build_router(tasks: Sequence[Task]) -> APIRouter:
     @router.post(
         "/reload",
         response_model=ReloadResponse,
-        summary="Load a checkpoint; the old one serves until it is ready",
+        summary="Load a checkpoint and swap it in",
         description="Names checkpoints in the model store (RELEVANCE_MODELS_DIR); no body reloads the ones "
         "served. Needs an admin key (RELEVANCE_ADMIN_KEYS) when any is set; with none set, only clients "
-        "on the server's loopback (127.0.0.1, ::1) may call it. A name not in the store is a 404; a "
-        "checkpoint that fails to load is a 400 and the previous model keeps serving.",
+        "on the server's loopback (127.0.0.1, ::1) may call it. A name not in the store is a 404. By "
+        "RELEVANCE_RELOAD_STRATEGY, the old model serves until the new one is ready (side_by_side), or is "
+        "drained and closed first while readiness and scoring answer 503 with Retry-After (replace). A "
+        "checkpoint that fails to load is a 400 saying what serves now: the previous model (side_by_side), "
+        "the previous model loaded again, or, if that failed too, nothing (replace; readiness says why).",
     )
     async def reload(manager: ManagerDep, body: Annotated[body_type | None, Body()] = None):  # type: ignore[valid-type]
         refs = await asyncio.to_thread(body.refs, tasks, manager.store.root) if body is not None else None
         deployment = await manager.reload(refs)
-        return ReloadResponse(generation=deployment.generation, models=model_infos(manager))
+        return ReloadResponse(
+            generation=deployment.generation, strategy=manager.strategy, models=model_infos(manager)
+        )
 
     return router

@@ -10,8 +10,8 @@ import torch
 from models import open_checkpoint
 from models.biencoder import split_pair
 from models.embedding import SentenceTokenizer
-from models.head import HEAD_FILENAME, RelevanceHead, bi_encoder_lexicon, build_net, head_inputs, input_width
-from models.lexical import WIDTH, normalise, overlap
+from models.head import HEAD_FILENAME, RelevanceHead, build_net, head_inputs, input_width
+from models.lexical import WIDTH, Lexicon, normalise, overlap
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_linear_inputs_leave_out_the_sides_alone() -> None:
 @pytest.mark.parametrize("kind", ["mlp", "linear"])
 def test_a_head_round_trips_with_its_kind(tmp_path: Path, kind: str, text: SentenceTokenizer) -> None:
     torch.manual_seed(0)
-    for lexicon in (None, bi_encoder_lexicon(text)):
+    for lexicon in (None, Lexicon(text)):
         width = input_width(16, kind=kind, lexical_features=lexicon is not None)
         head = RelevanceHead(net=build_net(width, kind=kind, hidden=8).eval(), kind=kind, lexicon=lexicon)
         head.save(tmp_path / HEAD_FILENAME)
@@ -71,7 +71,7 @@ def test_the_lexicon_reads_words_from_the_pair_ids_without_the_prompts(text: Sen
     pair = BiPairEncoder(text, InputSpec(max_length=48)).encode(
         PairInput(task=Task.QI, query="Cordless DRILLS", target="20V cordless drill kit")
     )
-    lexicon = bi_encoder_lexicon(text)
+    lexicon = Lexicon(text)
     q, t = split_pair(pair)
     assert lexicon.words(q) == {"cordless", "drill"}
     assert lexicon.words(t) == {"20v", "cordless", "drill", "kit"}

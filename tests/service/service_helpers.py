@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -172,3 +173,17 @@ def assert_error(response: httpx.Response, status: int, type_: str) -> dict:
     assert body["error"]["message"]
     assert response.headers.get("x-request-id")
     return body["error"]
+
+
+def corrupt_weights(path: Path) -> Path:
+    """Cut the checkpoint's weights short, as a half-finished copy leaves them, and re-hash its card: it
+    passes the card's weights check and then fails to load (a failed load, not a refused card)."""
+    from models import CARD_FILENAME
+    from models.checkpoint import weight_files, weights_sha256
+
+    for file in weight_files(path):
+        file.write_bytes(file.read_bytes()[:100])
+    card = json.loads((path / CARD_FILENAME).read_text())
+    card["weights_sha256"] = weights_sha256(path)
+    (path / CARD_FILENAME).write_text(json.dumps(card))
+    return path

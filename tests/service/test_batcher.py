@@ -239,6 +239,26 @@ def test_window_is_sorted_by_length_inside_a_batch() -> None:
     run(main())
 
 
+def test_a_backend_that_does_not_sort_gets_each_request_s_pairs_together() -> None:
+    """`length_sorted=False` (a bi-encoder: it embeds each query once per batch): batches keep arrival
+    order, so a request's pairs are not scattered over batches by their lengths."""
+
+    async def main() -> None:
+        unsorted = BackendLimits(
+            max_batch_pairs=3, max_batch_tokens=BIG, max_model_len=64, length_sorted=False
+        )
+        backend = RecordingBackend(unsorted)
+        batcher = make_batcher()
+        a = batcher.submit(backend, [enc(1, 30), enc(2, 5), enc(3, 20)])
+        b = batcher.submit(backend, [enc(11, 4), enc(12, 40), enc(13, 2)])
+        batcher.start()
+        await asyncio.gather(a.future, b.future)
+        await batcher.stop()
+        assert backend.batches == [[1, 2, 3], [11, 12, 13]]
+
+    run(main())
+
+
 def test_scores_return_to_each_job_in_its_own_order_across_batches() -> None:
     async def main() -> None:
         backend = RecordingBackend(limits(pairs=2, model_len=64))

@@ -9,7 +9,8 @@ import pytest
 
 from models import Task
 from training.cli import main as cli_main
-from training.data import DataError, Example, fingerprint, load_examples, read_rows, write_examples
+from training.data import DataError, Example, fingerprint, load_examples, read_rows
+from training.data_write import write_examples
 
 SHARED_CSV = Path("/work/shared/data/qc_train_confluentia.csv")
 

@@ -156,7 +156,7 @@ def test_finetune_cli(tiny_base, tmp_path):
     import yaml
 
     from training.cli import main
-    from training.data import write_examples
+    from training.data_write import write_examples
 
     data = tmp_path / "qc.jsonl"
     write_examples(data, toy_examples(n=16))

@@ -89,7 +89,7 @@ def test_an_ensemble_is_one_head_whose_logit_is_the_mean() -> None:
     import torch
 
     from models.head import build_net, head_inputs
-    from training.head import merge_heads
+    from training.head_fit import merge_heads
 
     torch.manual_seed(0)
     heads = [build_net(65, kind="mlp", hidden=8).eval() for _ in range(3)]
@@ -131,7 +131,7 @@ def test_a_linear_head_reading_word_overlap_is_published_and_served_alike(
     from models.head import RelevanceHead
     from models.loading import load_model, load_pair_encoder
     from training.data import load_examples
-    from training.head import HeadSettings
+    from training.head_fit import HeadSettings
     from training.predict import predict
 
     config, _ = biencoder_run
@@ -150,7 +150,7 @@ def test_a_linear_head_reading_word_overlap_is_published_and_served_alike(
 
 
 def test_a_linear_head_is_not_an_ensemble() -> None:
-    from training.head import HeadSettings
+    from training.head_fit import HeadSettings
 
     with pytest.raises(ValueError, match="ensemble must be 1"):
         HeadSettings(kind="linear", ensemble=3)

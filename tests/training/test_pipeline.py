@@ -12,7 +12,8 @@ from toydata import toy_examples
 
 from models import Task, open_checkpoint
 from training.config import load_run_config
-from training.data import load_examples, write_examples
+from training.data import load_examples
+from training.data_write import write_examples
 from training.evaluate import read_predictions
 from training.pipeline import run
 

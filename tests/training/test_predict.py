@@ -13,7 +13,7 @@ from toydata import toy_examples
 from models import PairEncoder, Task, open_checkpoint
 from models.inference import score_encoded
 from models.loading import load_model, load_tokenizer
-from training.data import write_examples
+from training.data_write import write_examples
 from training.evaluate import read_predictions
 from training.predict import predict
 

@@ -13,7 +13,8 @@ import pytest
 from models import Task
 from models.tasks import category_levels
 from training.cli import main as cli_main
-from training.data import Example, load_examples, write_examples
+from training.data import Example, load_examples
+from training.data_write import write_examples
 from training.splits import (
     check_no_leakage,
     group_key,
