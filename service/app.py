@@ -27,7 +27,7 @@ from service.relevance.serving import ScoringService
 from service.rerank import api_router as rerank
 from service.routers import admin, health, metrics, models
 from service.routers.health import check_ready
-from service.settings import Settings
+from service.settings import MAX_BATCH_PAIRS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ def build_services(settings: Settings, factory: BackendFactory) -> Services:
     metrics = Metrics()
     cache = ScoreCache(settings.cache_size)
     batcher = MicroBatcher(
-        max_batch_pairs=settings.batch_max_pairs,
+        # The backend's limit is the pair budget (`Settings.max_batch_pairs`: by model kind, so per model).
+        max_batch_pairs=settings.batch_max_pairs or MAX_BATCH_PAIRS,
         max_batch_tokens=settings.batch_max_tokens,
         max_wait_s=settings.batch_wait_s,
         max_queue_pairs=settings.max_queue_pairs,

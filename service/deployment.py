@@ -34,6 +34,7 @@ from service.errors import ApiError, ErrorType, not_ready
 from service.metrics import Metrics
 from service.plan import ModelRefs, plan_checkpoints
 from service.settings import ReloadStrategy, Settings
+from service.targets import warm_targets
 
 log = logging.getLogger(__name__)
 
@@ -307,14 +308,22 @@ class ModelManager:
         self._generation += 1
         return Deployment(generation=self._generation, models=models)
 
-    @staticmethod
-    async def _warm_up(task: Task, served: ServedModel) -> None:
-        """Score the task's warm-up pair twice, straight on the backend (not through the batcher)."""
+    async def _warm_up(self, task: Task, served: ServedModel) -> None:
+        """Score the task's warm-up pair twice, straight on the backend (not through the batcher); then
+        embed the task's target catalogue, if one is set (`service.targets`)."""
         query, target = task.spec.warmup
         encoded = served.encoder.encode_batch([PairInput(task=task, query=query, target=target)] * 2)
         scores = await served.backend.score(encoded)
         if len(scores) != 2 or not all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores):
             raise ValueError(f"warm-up batch of {served.checkpoint.name} gave invalid scores {scores}")
+        if task in self.settings.warm_targets:
+            await warm_targets(
+                task,
+                backend=served.backend,
+                encoder=served.encoder,
+                kind=served.checkpoint.card.kind,
+                path=self.settings.warm_targets[task],
+            )
 
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[Deployment]:

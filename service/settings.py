@@ -21,6 +21,7 @@ from models import Task, registered_tasks
 from models.inference import BATCH_COST_TOKENS
 
 ENV_PREFIX = "RELEVANCE_"
+MAX_BATCH_PAIRS = 4096  # the most `batch_max_pairs` may be
 # What a reload does once `auto` is resolved (`Settings.resolved_reload_strategy`).
 ReloadStrategy = Literal["side_by_side", "replace"]
 
@@ -156,6 +157,12 @@ class Settings(BaseSettings):
         default_factory=dict, description="backend-specific options as JSON (e.g. vLLM engine arguments)"
     )
 
+    warm_targets: dict[Task, Path] = Field(
+        default_factory=dict,
+        description="bi-encoder models: a text file per task, one target (category path, item title) a line, "
+        'embedded at load before the model serves, e.g. {"qc": "categories.txt"} (service.targets)',
+    )
+
     # --- hot reload ---
     reload_strategy: Literal["auto", "side_by_side", "replace"] = Field(
         "auto",
@@ -173,7 +180,13 @@ class Settings(BaseSettings):
     )
 
     # --- micro-batching ---
-    batch_max_pairs: int = Field(64, ge=1, le=4096, description="most pairs in one model batch")
+    batch_max_pairs: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_BATCH_PAIRS,
+        description="most pairs in one model batch; default by model kind: cross-encoder 64, bi-encoder 256 "
+        "(a bi-encoder's batch costs its distinct queries, so more pairs put more queries in one pass)",
+    )
     batch_max_tokens: int = Field(8192, ge=16, description="most padded tokens in one model batch")
     batch_cost_tokens: int = Field(
         BATCH_COST_TOKENS,
@@ -239,6 +252,15 @@ class Settings(BaseSettings):
         if self.batch_max_wait_ms is not None:
             return self.batch_max_wait_ms / 1000
         return 0.001 if self.backend == "vllm" else 0.0
+
+    def max_batch_pairs(self, kind: str) -> int:
+        """`batch_max_pairs`, or the default for a model `kind` (the card's). A cross-encoder's batch costs
+        the sum of its pairs; a bi-encoder's costs the distinct queries in it (targets come from its
+        cache): with 64 pairs a batch held 4 queries of K = 16 and the EmbeddingGemma service reached 0.75x
+        its in-process ceiling (docs/benchmarks.md)."""
+        if self.batch_max_pairs is not None:
+            return self.batch_max_pairs
+        return 256 if kind == "bi-encoder" else 64
 
     @property
     def batches_in_flight(self) -> int:

@@ -148,7 +148,7 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBa
             model=model,
             pad_id=pad_id,
             executor=executor,
-            max_batch_pairs=settings.batch_max_pairs,
+            max_batch_pairs=settings.max_batch_pairs(checkpoint.card.kind),
             max_batch_tokens=settings.batch_max_tokens,
             # A bi-encoder pads each side on its own and embeds each distinct query once per batch: cutting
             # or sorting batches by pair length would only split a request's pairs and embed its query again.

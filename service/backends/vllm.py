@@ -185,7 +185,7 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBac
         # which should go (and shut down what it started) with the next gc, not linger until exit.
         raise BackendError(failure)
     limits = BackendLimits(
-        max_batch_pairs=settings.batch_max_pairs,
+        max_batch_pairs=settings.max_batch_pairs(checkpoint.card.kind),
         max_batch_tokens=max(settings.batch_max_tokens, card.input.max_length),
         max_model_len=card.input.max_length,
         length_sorted=card.kind == "cross-encoder",  # a bi-encoder's batch embeds each query once

@@ -57,3 +57,37 @@ def test_models_route_shows_the_kind_and_backend(server: str) -> None:
     (model,) = r.json()["models"]
     assert model["name"] == "tiny-bi-qc" and model["backend"] == "torch"
     assert model["card"]["kind"] == "bi-encoder"
+
+
+def test_a_target_catalogue_is_embedded_before_the_model_serves(biencoder_run, tmp_path) -> None:
+    _, record = biencoder_run
+    catalogue = tmp_path / "categories.txt"
+    paths = ["sports,running shoes", "toys & hobbies,stuffed animals & plush", "home,kitchen,knives"]
+    catalogue.write_text("\n".join([*paths, "", paths[0]]) + "\n", encoding="utf-8")  # blanks, repeats
+    settings = make_settings(model=record["checkpoint"], cache_size=0, warm_targets={"qc": str(catalogue)})
+    app = create_app(settings)
+    with running(app) as url:
+        backend = app.state.services.manager.current.model_for(Task.QC).backend
+        # A bi-encoder's batch costs its distinct queries: wide batches, a request's pairs kept together.
+        assert backend.limits.max_batch_pairs == 256 and not backend.limits.length_sorted
+        model = backend.model
+        cached = len(model.target_cache)
+        assert cached == len(paths) + 1  # the catalogue and the start-up warm-up pair's target
+        calls: list[int] = []
+        embed = model.encoder.embed_ids
+        model.encoder.embed_ids = lambda ids: calls.append(len(ids)) or embed(ids)
+        pairs = [{"query": "zapatillas", "category_path": p} for p in paths]
+        r = httpx.post(f"{url}/v1/relevance/qc", json={"pairs": pairs}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert calls == [1]  # the query alone: every target came from the catalogue
+
+
+def test_an_unusable_target_catalogue_is_refused_with_its_path(tmp_path) -> None:
+    from service.targets import read_catalogue
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"empty\.txt holds no targets"):
+        read_catalogue(empty)
+    with pytest.raises(ValueError, match=r"cannot read .*missing\.txt"):
+        read_catalogue(tmp_path / "missing.txt")
