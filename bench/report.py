@@ -350,7 +350,9 @@ def plots(results: dict, img_dir: Path, *, prefix: str = "bench_") -> list[str]:
     plt.close(fig)
     written.append(path.name)
 
-    # 3. growth
+    # 3. growth (only where a system ran the growth cells)
+    if not any(cells(results["systems"][n], kind) for n in names for kind in ("growth_k", "growth_len")):
+        return written
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for name in names:
         by_k, by_len = growth_rows(results, name)

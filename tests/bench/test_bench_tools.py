@@ -174,6 +174,7 @@ def test_report_renders_targets_tables_and_plots(tmp_path: Path):
                     cell("matrix", 16, 8, 78.0),
                     cell("open_loop", 16, None, 39.0, load=0.5, rate_rps=2.4, requests=144, p50=150, p99=300),
                     cell("zipf", 16, 16, 90.0, start=0, sent=50, window_repeat_rate=0.2),
+                    cell("growth_k", 64, 1, 60.0),
                 ],
             },
             "torch-cached": {
@@ -196,6 +197,20 @@ def test_report_renders_targets_tables_and_plots(tmp_path: Path):
         "bench_latency_k16.png",
         "bench_saturation.png",
     ]
+
+    # The served model (a bi-encoder run): its own targets, and the moonshot against a MiniLM run.
+    served = {**results, "meta": {**results["meta"], "kind": "bi-encoder"}}
+    served["systems"] = {**results["systems"], "vllm-server": {"cells": [cell("matrix", 16, 8, 20.0)]}}
+    minilm = {
+        "meta": {"model": "minilm-run"},
+        "systems": {"torch": {"cells": [cell("matrix", 16, 8, 150.0)]}},
+    }
+    text = report.markdown(served, [], minilm=minilm)
+    assert "| service / torch ≥ 1.2x vLLM's server | 3.90x (78.0 vs 20.0 pairs/s) | ✅ |" in text
+    assert "| service / torch ≥ 0.9x its in-process ceiling | 0.97x (78.0 vs 80.0 pairs/s) | ✅ |" in text
+    assert "78 pairs/s (0.52x) | ✅ |" in text  # the moonshot: >= half the MiniLM service
+    assert "(2.00x) | ✅ |" in text  # p99/p50 at half load within 1.1x of the ideal server's 4.28
+    assert "infinity (uncached)" not in text
 
 
 def test_generated_sections_are_replaced_and_a_missing_marker_leaves_the_doc(tmp_path):
