@@ -32,15 +32,19 @@ $(VENV)/.installed-vllm: $(VENV)/.installed
 setup-vllm: $(VENV)/.installed-vllm
 
 # Real Prometheus (promtool), docker-compose (validates compose files), nginx (the load balancer, run on
-# loopback) and shellcheck (the container start scripts) for the deployment tests. Debian's nginx lives in
-# /usr/sbin.
+# loopback) and shellcheck (the container start scripts) for the deployment tests; Apertium, the rule-based
+# MT engine of translation augmentation (models/translation.py: es->en, fr/pt/it through es; cg3 because
+# Debian's apertium-spa-ita needs `cg-proc` without depending on it). Debian's nginx lives in /usr/sbin.
+SYSTEM_PACKAGES := prometheus docker-compose nginx shellcheck \
+	apertium apertium-eng-spa apertium-fr-es apertium-es-pt apertium-spa-ita cg3
 system-deps:
 	@if ! command -v promtool >/dev/null || ! command -v docker-compose >/dev/null \
-	    || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null || ! command -v shellcheck >/dev/null; then \
+	    || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null || ! command -v shellcheck >/dev/null \
+	    || ! command -v cg-proc >/dev/null || ! apertium -l 2>/dev/null | grep -q '^ita-spa$$'; then \
 	  if [ "$$(id -u)" != 0 ]; then \
-	    echo "need root to apt-get install prometheus docker-compose nginx shellcheck"; exit 1; fi; \
+	    echo "need root to apt-get install $(SYSTEM_PACKAGES)"; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    prometheus docker-compose nginx shellcheck >/dev/null; \
+	    $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
 # Builds the demo model (joint QC+QI on MiniLM, trained on the project's sample data) only when the store

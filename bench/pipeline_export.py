@@ -79,7 +79,7 @@ def summarise(run: dict, *, cost: dict[str, float]) -> dict:
         "folds": config["cv"]["folds"],
         "seed": config["cv"]["seed"],
         "fold_runs": [
-            {k: f.get(k) for k in ("fold", "best_step", "total_steps", "train_size", "history", "seconds")}
+            {k: f.get(k) for k in ("fold", "total_steps", "train_size", "history", "seconds")}
             for f in run["folds"]
         ],
         "thresholds": run["thresholds"],

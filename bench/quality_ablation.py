@@ -111,16 +111,19 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _pretrain_on_qi(qi_data: Path, fields: dict, work: Path) -> Path:
-    """Fine-tune on every QI row, merge: the QC folds start from this model (as `pretrain_data:` does)."""
+def _pretrain_on_qi(qi_data: Path, fields: dict, work: Path, held: list) -> Path:
+    """Fine-tune on the QI rows whose queries are not in `held` (a QC fold's held-out rows), merge: that
+    fold's model starts from it (as `pretrain_data:` does)."""
     from models import Task
     from training.config import TrainConfig
     from training.data import load_examples
     from training.finetune import finetune
     from training.merge import export_merged
+    from training.splits import drop_held_out_queries
 
     rows, report = load_examples(qi_data, task=Task.QI)
-    print(f"cross_task: {report.summary()}", flush=True)
+    rows = drop_held_out_queries(rows, held)
+    print(f"cross_task: {report.summary()}; {len(rows)} rows without a held-out query", flush=True)
     config = TrainConfig.model_validate({**fields, "tasks": ["qi"], "epochs": 1})
     result = finetune(train=rows, eval=None, config=config, output_dir=work / "qi")
     export_merged(model_dir=result.model_dir, dest=work / "qi-merged")
@@ -145,10 +148,11 @@ def run_variant(
     epochs = math.ceil(fields["epochs"])
     by_epoch = [np.full(len(examples), np.nan) for _ in range(epochs)]
     with tempfile.TemporaryDirectory(prefix=f"ablation-{name}-") as tmp:
-        init_from = _pretrain_on_qi(qi_data, fields, Path(tmp)) if name == "cross_task" else None
         for k in held_out:
             train = [e for e, f in zip(examples, folds, strict=True) if f != k]
             held = [e for e, f in zip(examples, folds, strict=True) if f == k]
+            work = Path(tmp) / f"pretrain{k}"
+            init_from = _pretrain_on_qi(qi_data, fields, work, held) if name == "cross_task" else None
             steps_per_epoch = math.ceil(len(train) / fields["batch_size"])
             config = TrainConfig.model_validate({**fields, "tasks": ["qc"], "eval_steps": steps_per_epoch})
             result = finetune(

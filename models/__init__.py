@@ -4,7 +4,7 @@ Imports here stay light (pydantic, tokenizers-free); torch and transformers are 
 `models.loading`, so reading a card does not pull a deep-learning stack.
 """
 
-from models.card import CARD_FILENAME, FORMAT_VERSION, InputSpec, ModelCard, TaskMetrics
+from models.card import CARD_FILENAME, FORMAT_VERSION, InputSpec, ModelCard, TaskMetrics, TranslationSpec
 from models.checkpoint import Checkpoint, CheckpointError, card_model_dir, open_checkpoint, weights_sha256
 from models.formatting import EncodedPair, PairEncoder, PairInput, format_query, format_target
 from models.scores import DEFAULT_THRESHOLD, check_threshold, is_relevant, logits_to_scores
@@ -34,6 +34,7 @@ __all__ = [
     "Task",
     "TaskMetrics",
     "TaskSpec",
+    "TranslationSpec",
     "UnknownTaskError",
     "card_model_dir",
     "check_threshold",

@@ -15,6 +15,23 @@ CARD_FILENAME = "relevance.json"
 FORMAT_VERSION = 1
 
 
+# Where a model's `query_en` came from: "apertium" (`models.translation`, which the service runs too),
+# "seq2seq" (a local MT model, training only), "column" (the data's own query_en column).
+TranslationEngine = Literal["apertium", "seq2seq", "column"]
+
+
+class TranslationSpec(BaseModel):
+    """The translations a model was trained with: the service fills a request's missing `query_en` with
+    the same engine (when it can run it), so online input equals training input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: TranslationEngine
+    model: str | None = None  # seq2seq: the MT model (its directory's name)
+    # Source languages translated; every other one passed through. None: every non-English language.
+    languages: list[str] | None = None
+
+
 class InputSpec(BaseModel):
     """How a (query, target) pair becomes model input; read by `models.formatting`."""
 
@@ -28,6 +45,9 @@ class InputSpec(BaseModel):
     # Joint models put a task marker in front of the query so one checkpoint can serve both tasks.
     task_prefix: dict[Task, str] = Field(default_factory=dict)
     uses_translation: bool = False
+    # Left out of dumps when None, so cards and training records of models without it keep their shape
+    # (and their hashes: work directories are resumed by the dumped config).
+    translation: TranslationSpec | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @field_validator("query_format", "query_format_translated")
     @classmethod
@@ -35,6 +55,12 @@ class InputSpec(BaseModel):
         if "{query}" not in value:
             raise ValueError("must contain the {query} placeholder")
         return value
+
+    @model_validator(mode="after")
+    def _translated_when_recorded(self) -> InputSpec:
+        if self.translation is not None and not self.uses_translation:
+            raise ValueError("input.translation is recorded but uses_translation is false")
+        return self
 
 
 class TaskMetrics(BaseModel):
@@ -102,6 +128,9 @@ class ModelCard(BaseModel):
     num_labels: int = Field(ge=1, le=2)
     input: InputSpec = Field(default_factory=InputSpec)
     thresholds: dict[Task, float] = Field(default_factory=dict)
+    # How `thresholds` were obtained, in words (e.g. F1-max on pooled out-of-fold scores, no step chosen
+    # on held-out rows). None on cards written before it was recorded, and left out of their dumps.
+    threshold_protocol: str | None = Field(default=None, exclude_if=lambda value: value is None)
     metrics: dict[Task, TaskMetrics] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
     dtype: str = "float32"

@@ -72,3 +72,15 @@ def biencoder_run(tmp_path_factory: pytest.TempPathFactory):
         work_dir=root / "work",
     )
     return config, run_head(config)
+
+
+@pytest.fixture(scope="session")
+def apertium():
+    """The real Apertium engine (es, fr/pt/it via es -> en). Missing packages fail the test with what to
+    install rather than skip it: translation is part of what the project ships."""
+    from models.translation import ApertiumTranslator
+
+    try:
+        return ApertiumTranslator()
+    except FileNotFoundError as exc:  # it names the Debian packages
+        pytest.fail(f"{exc} (or run `make system-deps`)", pytrace=False)

@@ -160,6 +160,76 @@ def tiny_gemma3(path: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
 
 BUILDERS = {"bert": tiny_bert, "qwen3": tiny_qwen3, "gemma3": tiny_gemma3}
 
+
+def tiny_gemma3_multimodal(path: Path, *, seed: int = 0) -> Path:
+    """A random Gemma 3 vision-language checkpoint laid out like the Hub's 4B/12B/27B releases
+    (`Gemma3ForConditionalGeneration`: SigLIP tower, projector, language model; one config with
+    `text_config` and `vision_config`). Its text side carries what the real ones have and the default
+    tiny decoder lacks: sliding and full attention layers, linear RoPE scaling on the full ones, a
+    query scale other than head_dim. head_dim 32: vLLM's CPU attention serves nothing smaller."""
+    import torch
+    from transformers import (
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3TextConfig,
+        SiglipVisionConfig,
+    )
+
+    tokenizer = bpe_tokenizer()
+    vocab = len(tokenizer)
+    text = Gemma3TextConfig(
+        vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=32, max_position_embeddings=512, sliding_window=16,
+        layer_types=["sliding_attention", "full_attention"], query_pre_attn_scalar=64,
+        rope_parameters={
+            "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1_000_000.0},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+        },
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    vision = SiglipVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+        patch_size=14,
+    )  # fmt: skip
+    # The image tokens are ids the test text never produces (the last three of the vocabulary).
+    config = Gemma3Config(
+        text_config=text, vision_config=vision, mm_tokens_per_image=1, image_token_index=vocab - 1,
+        boi_token_index=vocab - 2, eoi_token_index=vocab - 3,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    model = Gemma3ForConditionalGeneration(config)
+    # Gemma's norm weights start at zero (scale 1 + w); random ones make every layer matter.
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight"):
+                param.normal_(0.0, 0.3)
+    return _save(model, tokenizer, path)
+
+
+def tiny_marian(path: Path, *, extra_tokens: tuple[str, ...] | list[str] = ()) -> Path:
+    """A tiny random Marian MT checkpoint with the BPE test tokenizer, saved as safetensors: a stand-in
+    for MADLAD-400 / NLLB / opus-mt (`extra_tokens` give it their language tokens)."""
+    import torch
+    from transformers import MarianConfig, MarianMTModel
+
+    tokenizer = bpe_tokenizer()
+    if extra_tokens:
+        tokenizer.add_special_tokens({"additional_special_tokens": list(extra_tokens)})
+    config = MarianConfig(
+        vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+        # A wide init makes the random model's output depend on its input, so order bugs would show.
+        init_std=1.0, scale_embedding=False, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    MarianMTModel(config).save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 SENTENCE_PROMPTS = {"query": "task: search result | query: ", "document": "title: none | text: "}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 # Order is the order `--help` lists them in.
@@ -42,9 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Under a launcher (accelerate launch, torchrun, deepspeed) every process logs; say which one.
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = f" [rank {os.environ.get('RANK', '0')}/{world}]" if world > 1 else ""
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s{rank} %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:

@@ -22,8 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from models import InputSpec, Task
+from models import InputSpec, Task, TranslationSpec
 from models.tasks import partner_of
+from models.translation import APERTIUM_ROUTES, normalize_language
 
 DEFAULT_MAX_LENGTH = 2048
 MIN_MAX_LENGTH = 16
@@ -87,9 +88,13 @@ class TrainConfig(BaseModel):
     max_grad_norm: float = Field(default=1.0, gt=0)
     epochs: float = Field(default=2.0, gt=0)
     max_steps: int | None = Field(default=None, ge=1)
+    # Examples per optimizer step = batch_size x grad_accum on any number of processes (`per_device_batch`),
+    # so results do not depend on the GPU count; batch_size is also the most one device runs at once.
     batch_size: int = Field(default=16, ge=1)
     eval_batch_size: int = Field(default=64, ge=1)
     grad_accum: int = Field(default=1, ge=1)
+    # How often the eval set is scored (its F1 a learning curve) and a checkpoint saved; never a step
+    # picked: every model trains the whole schedule and keeps its last step.
     eval_steps: int = Field(default=200, ge=1)
     logging_steps: int = Field(default=10, ge=1)
     save_total_limit: int = Field(default=2, ge=1)
@@ -141,14 +146,83 @@ class TrainConfig(BaseModel):
     def joint(self) -> bool:
         return len(self.tasks) > 1
 
+    @property
+    def effective_batch_size(self) -> int:
+        """Examples per optimizer step, on any number of processes."""
+        return self.batch_size * self.grad_accum
+
+    def per_device_batch(self, processes: int) -> tuple[int, int]:
+        """(per-device batch, accumulation steps) giving `effective_batch_size` examples per optimizer step
+        over `processes`, at most `batch_size` per device at once, in the fewest accumulation steps."""
+        share, rest = divmod(self.effective_batch_size, processes)
+        if rest or not share:
+            raise ValueError(
+                f"the effective batch (batch_size {self.batch_size} x grad_accum {self.grad_accum} = "
+                f"{self.effective_batch_size}) does not split evenly over {processes} processes; "
+                "make it a multiple of the process count"
+            )
+        accum = -(-share // self.batch_size)
+        while share % accum:
+            accum += 1
+        return share // accum, accum
+
 
 class ModelTranslation(BaseModel):
+    """A local seq2seq MT model (MADLAD-400 / NLLB / Marian): the paper's engine, for GPU users."""
+
     model_config = ConfigDict(extra="forbid")
 
+    engine: Literal["seq2seq"] = "seq2seq"
     model: Path = Field(description="local seq2seq MT model directory (MADLAD-400 / NLLB / Marian)")
     cache: Path = Field(description="append-only JSONL translation cache, reused across runs")
     batch_size: int = Field(default=16, ge=1)
     device: str = "cpu"
+
+
+class ApertiumTranslation(BaseModel):
+    """Rule-based Apertium (`models.translation`): CPU-cheap, and the service runs it for requests that
+    come without `query_en`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["apertium"]
+    languages: list[str] | None = Field(
+        default=None, description="source languages to translate (default: every route, es fr it pt)"
+    )
+    cache: Path | None = Field(default=None, description="append-only JSONL translation cache (optional)")
+
+    @field_validator("languages")
+    @classmethod
+    def _routed(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        value = sorted({normalize_language(lang) for lang in value})
+        unknown = [lang for lang in value if lang not in APERTIUM_ROUTES]
+        if unknown or not value:
+            raise ValueError(f"apertium translates {sorted(APERTIUM_ROUTES)} to English; got {value}")
+        return value
+
+
+# How a run fills `query_en`: not at all, from the data's column, or with an MT engine.
+Translation = Literal["none", "column"] | ModelTranslation | ApertiumTranslation
+
+
+def translation_spec(translation: Translation) -> TranslationSpec | None:
+    """What the model card records of a run's `translation` (the service builds its translator from it)."""
+    if translation == "none":
+        return None
+    if translation == "column":
+        return TranslationSpec(engine="column")
+    if isinstance(translation, ModelTranslation):
+        return TranslationSpec(engine="seq2seq", model=translation.model.name)
+    return TranslationSpec(engine="apertium", languages=translation.languages or sorted(APERTIUM_ROUTES))
+
+
+def translation_name(translation: Translation) -> str:
+    """The run's translation in one word, for reports and run records."""
+    if isinstance(translation, str):
+        return translation
+    return "apertium" if isinstance(translation, ApertiumTranslation) else str(translation.model)
 
 
 class CVConfig(BaseModel):
@@ -192,7 +266,7 @@ class RunConfig(BaseModel):
     pretrain_overrides: dict[str, Any] = Field(
         default_factory=dict, description="train fields for pre-training"
     )
-    translation: Literal["none", "column"] | ModelTranslation = "none"
+    translation: Translation = "none"
     cv: CVConfig = Field(default_factory=CVConfig)
     # Declared after `tasks` and `translation`: its validator reads them.
     train: TrainConfig
@@ -208,14 +282,16 @@ class RunConfig(BaseModel):
     @field_validator("train", mode="before")
     @classmethod
     def _train_follows_the_run(cls, train: Any, info: ValidationInfo) -> Any:
-        """`train.tasks` is the run's `tasks` and `train.uses_translation` whether the run translates:
-        both are set from the top level, and a train section that says otherwise is refused."""
+        """`train.tasks` is the run's `tasks`, `train.uses_translation` whether the run translates and
+        `train.translation` what the card records of it: all set from the top level, and a train section
+        that says otherwise is refused."""
         if isinstance(train, TrainConfig):
             train = train.model_dump(exclude_unset=True)  # what was given, not the defaults
         if not isinstance(train, dict) or "tasks" not in info.data:
             return train  # pydantic reports the malformed section (or the bad run tasks) itself
         tasks = [t.value for t in info.data["tasks"]]
         translates = info.data.get("translation", "none") != "none"
+        record = translation_spec(info.data.get("translation", "none"))
         train = nest_input_fields(train)
         given_input = train.get("input")
         if not isinstance(given_input, dict):
@@ -224,7 +300,14 @@ class RunConfig(BaseModel):
             _contradiction("tasks", train["tasks"], tasks)
         if "uses_translation" in given_input and given_input["uses_translation"] != translates:
             _contradiction("uses_translation", given_input["uses_translation"], translates)
-        return {**train, "tasks": tasks, "input": {**given_input, "uses_translation": translates}}
+        given = given_input.get("translation")
+        if given is not None and TranslationSpec.model_validate(given) != record:
+            _contradiction("translation", given, record)
+        return {
+            **train,
+            "tasks": tasks,
+            "input": {**given_input, "uses_translation": translates, "translation": record},
+        }
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
@@ -294,15 +377,20 @@ run config keys (YAML; unknown keys are errors):
   name                 checkpoint name published into models_dir
   tasks                [qc] | [qi] | [qc, qi] (one joint model with a task prefix)
   data                 {qc: FILE, qi: FILE}: labelled JSONL/CSV per task
-  pretrain_data        FILE of the partner task: cross-task pre-training first (single-task runs)
+  pretrain_data        FILE of the partner task: cross-task pre-training first (single-task runs; per fold,
+                       without the rows of the held-out fold's queries)
   pretrain_overrides   train fields for the pre-training (e.g. {epochs: 1})
-  translation          none | column (data's query_en) | {model: MT_DIR, cache: FILE, batch_size, device}
+  translation          none | column (data's query_en) | {engine: apertium, languages: [es, fr, it, pt],
+                       cache: FILE} (rule-based, CPU; the service translates the same way) |
+                       {model: MT_DIR, cache: FILE, batch_size, device} (a seq2seq MT model)
   cv                   {enabled: true, folds: 5, seed: 42, only_folds: null}: group k-fold, OOF thresholds
                        and metrics; only_folds [0] trains and scores fold 0 alone (a budgeted comparison)
   train                fine-tuning fields (training.config.TrainConfig): base_model, max_length, lora {r,
                        alpha, dropout, target_modules}, full_finetune, learning_rate, lr_scheduler, epochs,
-                       max_steps, batch_size, grad_accum, eval_steps, seed, bf16, num_labels, ...
-  final                retrain (all data, CV-chosen steps) | fold_average (publish <name>-fold<k>)
+                       max_steps, batch_size, grad_accum, eval_steps, seed, bf16, num_labels, ...; every
+                       model trains the whole schedule and keeps its last step (eval_steps only log
+                       held-out F1)
+  final                retrain (all data, the fold models' schedule) | fold_average (publish <name>-fold<k>)
   data_on_error        fail | drop: invalid data rows stop the run or are dropped and counted
   keep_checkpoints     keep Trainer checkpoints after a successful run (default false: deleted)
   models_dir           model store (default models); work_dir (default runs/<name>, resumable);

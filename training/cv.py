@@ -1,6 +1,11 @@
 """Cross-validation, the pipeline's middle stages: group folds, one fine-tuning per fold scored on the
 fold it did not see, and the out-of-fold (OOF) evaluation that sets the published thresholds.
 
+The protocol cannot flatter itself: each fold model trains the configured epochs or steps and is scored
+at its last step (no step is chosen on the held-out rows whose scores then tune the threshold), and no
+query of a held-out fold reaches its model through the other task (`splits.drop_held_out_queries`: a
+joint model's fold-train rows here, a fold's cross-task pre-training rows in the pipeline).
+
 Each stage is resumable: saved folds are reused (and checked against the data), a finished fold is not
 retrained (`fold-<k>/fold.json` holds its scores), an interrupted fold resumes from its last checkpoint.
 """
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +25,23 @@ from models import Task, TaskMetrics
 from models.io import atomic_write_text
 from training.config import RunConfig
 from training.data import Example, fingerprint
-from training.evaluate import Prediction, TaskResult, compute_metrics, tune_threshold
+from training.evaluate import Prediction, TaskResult, compute_metrics, oof_threshold_protocol, tune_threshold
 from training.finetune import FinetuneResult, finetune
-from training.splits import check_no_leakage, fold_summary, load_folds, make_folds, save_folds
+from training.splits import (
+    check_no_leakage,
+    drop_held_out_queries,
+    fold_summary,
+    load_folds,
+    make_folds,
+    save_folds,
+)
 from training.workdir import on_main_process, prepare_dir
 
 log = logging.getLogger(__name__)
+
+# Part of a fold's identity: folds finished under an older protocol (best step picked on the held-out
+# fold, cross-task queries not held out) are retrained, never reused.
+FOLD_PROTOCOL = "last step; cross-task rows of held-out queries dropped"
 
 
 def assign_folds(config: RunConfig, examples: list[Example]) -> list[int]:
@@ -44,8 +61,7 @@ def assign_folds(config: RunConfig, examples: list[Example]) -> list[int]:
 @dataclass
 class FoldOutcome:
     fold: int
-    best_step: int
-    total_steps: int
+    total_steps: int  # the scored step: the last one
     train_size: int
     history: list[tuple[int, float]]
     model_dir: Path
@@ -63,7 +79,8 @@ class CVOutcome:
 def train_fold(
     config: RunConfig, examples: list[Example], folds: list[int], k: int, init_from: Path | None
 ) -> tuple[FoldOutcome, np.ndarray]:
-    """Fine-tune on every fold but k, select the best step and score on fold k (resumable)."""
+    """Fine-tune on every fold but k (less the other task's rows of fold k's queries), score fold k with
+    the last step (resumable)."""
     fold_dir = config.work_dir / f"fold-{k}"
     done = fold_dir / "fold.json"
     held = [i for i, f in enumerate(folds) if f == k]
@@ -73,6 +90,7 @@ def train_fold(
         "data": fingerprint(examples),
         "train": config.train.model_dump(mode="json"),
         "init_from": str(init_from) if init_from else None,
+        "protocol": FOLD_PROTOCOL,
     }
     if done.is_file():
         saved = json.loads(done.read_text(encoding="utf-8"))
@@ -80,7 +98,6 @@ def train_fold(
             log.info("fold %d already trained (%s)", k, done)
             outcome = FoldOutcome(
                 fold=k,
-                best_step=saved["best_step"],
                 total_steps=saved["total_steps"],
                 train_size=saved["train_size"],
                 history=[tuple(h) for h in saved["history"]],
@@ -90,10 +107,16 @@ def train_fold(
             )
             return outcome, np.asarray(saved["scores"], dtype=np.float64)
     prepare_dir(fold_dir, identity)
-    train = [e for e, f in zip(examples, folds, strict=True) if f != k]
     held_out = [examples[i] for i in held]
+    rest = [e for e, f in zip(examples, folds, strict=True) if f != k]
+    train = drop_held_out_queries(rest, held_out)  # a no-op for a single task
     log.info(
-        "fold %d/%d: training on %d, evaluating on %d", k + 1, config.cv.folds, len(train), len(held_out)
+        "fold %d/%d: training on %d (%d other-task rows of held-out queries left out), evaluating on %d",
+        k + 1,
+        config.cv.folds,
+        len(train),
+        len(rest) - len(train),
+        len(held_out),
     )
     started, cpu_started = time.perf_counter(), time.process_time()
     result: FinetuneResult = finetune(
@@ -101,7 +124,6 @@ def train_fold(
     )
     outcome = FoldOutcome(
         fold=k,
-        best_step=result.best_step,
         total_steps=result.total_steps,
         train_size=len(train),
         history=result.history,
@@ -116,7 +138,6 @@ def train_fold(
             {
                 "identity": identity,
                 "scores": result.eval_scores.tolist(),
-                "best_step": result.best_step,
                 "total_steps": result.total_steps,
                 "train_size": len(train),
                 "history": result.history,
@@ -131,12 +152,18 @@ def train_fold(
 
 
 def cross_validate(
-    config: RunConfig, examples: list[Example], folds: list[int], init_from: Path | None
+    config: RunConfig,
+    examples: list[Example],
+    folds: list[int],
+    init_from: Callable[[int], Path | None] | None = None,
 ) -> CVOutcome:
+    """Every trained fold's model and out-of-fold scores; `init_from(k)` is fold k's starting model (its
+    own cross-task pre-training, which must not have seen fold k's queries), None for the base."""
     scores = np.full(len(examples), np.nan)  # stays NaN for folds not trained (cv.only_folds)
     outcome = CVOutcome(scores=scores)
     for k in config.cv.trained_folds:
-        fold, fold_scores = train_fold(config, examples, folds, k, init_from)
+        start = init_from(k) if init_from is not None else None
+        fold, fold_scores = train_fold(config, examples, folds, k, start)
         held = [i for i, f in enumerate(folds) if f == k]
         scores[held] = fold_scores
         assert not np.isnan(scores[held]).any()
@@ -147,6 +174,7 @@ def cross_validate(
 @dataclass
 class OOFEvaluation:
     thresholds: dict[Task, float]  # F1-maximising threshold per task, tuned on OOF scores
+    protocol: str  # how: the card's `threshold_protocol`
     metrics: dict[Task, TaskMetrics]  # at that threshold
     results: dict[Task, TaskResult]  # per task, for the report
     predictions: list[Prediction]  # per scored example
@@ -154,7 +182,12 @@ class OOFEvaluation:
 
 def evaluate_oof(config: RunConfig, examples: list[Example], scores: np.ndarray) -> OOFEvaluation:
     """Per task: the F1-maximising threshold on out-of-fold scores and the metrics at it."""
-    out = OOFEvaluation(thresholds={}, metrics={}, results={}, predictions=[])
+    folds = config.cv.trained_folds
+    what = f"{len(folds)} fold model(s)" + (
+        f" (folds {folds} of {config.cv.folds})" if config.cv.only_folds is not None else ""
+    )
+    protocol = oof_threshold_protocol(what)
+    out = OOFEvaluation(thresholds={}, metrics={}, results={}, predictions=[], protocol=protocol)
     scored = ~np.isnan(scores)  # every example, unless cv.only_folds left some folds out
     for task in config.tasks:
         idx = [i for i, e in enumerate(examples) if e.task is task and scored[i]]

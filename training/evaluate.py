@@ -163,6 +163,16 @@ def tune_threshold(labels: Sequence[int], scores: Sequence[float]) -> float:
     return min(candidates, key=lambda t: (abs(t - DEFAULT_THRESHOLD), t))
 
 
+def oof_threshold_protocol(models: str) -> str:
+    """How a published threshold was obtained (the card's `threshold_protocol`); `models` names what
+    scored the out-of-fold rows ("5 fold model(s)")."""
+    return (
+        f"F1-max on the pooled out-of-fold scores of {models}, each trained on its fold's training rows "
+        "for the configured schedule and scored at its last step: no step chosen on held-out rows, no "
+        "held-out query seen through the other task"
+    )
+
+
 def all_positive_f1(positive_rate: float) -> float:
     """F1 of predicting every pair relevant: precision = positive rate, recall = 1."""
     return 2 * positive_rate / (1 + positive_rate) if positive_rate > 0 else 0.0

@@ -25,6 +25,7 @@ from models.io import atomic_write_text
 from models.loading import load_tokenizer
 from training.bases import resolve_base
 from training.config import TrainConfig
+from training.workdir import distributed_state
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -40,12 +41,12 @@ FINAL_DIRNAME = "final"
 
 @dataclass
 class FinetuneResult:
-    model_dir: Path  # adapter (LoRA) or full model of the best (or last) step, with `finetune.json`
-    best_step: int  # the step whose eval F1 was best; the last step when there was no eval set
+    model_dir: Path  # adapter (LoRA) or full model of the last step, with `finetune.json`
     total_steps: int
-    history: list[tuple[int, float]] = field(default_factory=list)  # (step, eval F1)
+    # (step, eval F1): a learning curve to read, never a step to pick; the model is always the last step's
+    history: list[tuple[int, float]] = field(default_factory=list)
     loss_history: list[tuple[int, float]] = field(default_factory=list)  # (step, training loss)
-    eval_scores: np.ndarray | None = None  # relevance probabilities, in `eval` order
+    eval_scores: np.ndarray | None = None  # the last step's relevance probabilities, in `eval` order
     # every evaluation's scores by step (ablations read a learning curve from one run)
     eval_scores_by_step: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -129,11 +130,20 @@ def training_arguments(config: TrainConfig, output_dir: Path, *, has_eval: bool)
     from transformers import TrainingArguments
 
     strategy = "steps" if has_eval else "no"
+    processes = distributed_state().num_processes
+    per_device, accum = config.per_device_batch(processes)
+    log.info(
+        "batch: %d per device x %d accumulation x %d process(es) = %d examples per optimizer step",
+        per_device,
+        accum,
+        processes,
+        config.effective_batch_size,
+    )
     return TrainingArguments(
         output_dir=str(output_dir),
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=per_device,
         per_device_eval_batch_size=config.eval_batch_size,
-        gradient_accumulation_steps=config.grad_accum,
+        gradient_accumulation_steps=accum,
         learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of the total steps in transformers 5
@@ -143,13 +153,12 @@ def training_arguments(config: TrainConfig, output_dir: Path, *, has_eval: bool)
         max_steps=config.max_steps or -1,
         eval_strategy=strategy,
         eval_steps=config.eval_steps,
-        # Checkpoints at every eval (needed for `load_best_model_at_end`), else at eval_steps for resuming.
+        # Checkpoints every eval_steps, for resuming. No best model is loaded at the end: a step chosen
+        # by eval F1 would be chosen on the held-out fold whose scores then tune the threshold.
         save_strategy="steps",
         save_steps=config.eval_steps,
         save_total_limit=config.save_total_limit,
-        load_best_model_at_end=has_eval,
-        metric_for_best_model="f1" if has_eval else None,
-        greater_is_better=True,
+        load_best_model_at_end=False,
         logging_strategy="steps",
         logging_steps=config.logging_steps,
         logging_first_step=True,
@@ -200,7 +209,8 @@ def finetune(
     init_from: Path | None = None,
     resume: bool = False,
 ) -> FinetuneResult:
-    """Train on `train`, select the best step by F1 on `eval`, save it under `output_dir/final`.
+    """Train on `train` for the configured epochs or steps and save the last step under `output_dir/final`;
+    `eval` is scored every `eval_steps` (the F1 history) and at the last step (`eval_scores`).
 
     `init_from`: a merged classifier (e.g. from training on the other task first, the paper's
     cross-task pre-training) to start from instead of `config.base_model`.
@@ -260,10 +270,7 @@ def finetune(
     state = trainer.state
     history = [(int(h["step"]), float(h["eval_f1"])) for h in state.log_history if "eval_f1" in h]
     losses = [(int(h["step"]), float(h["loss"])) for h in state.log_history if "loss" in h]
-    best_step = getattr(state, "best_global_step", None)
-    if best_step is None and state.best_model_checkpoint:
-        best_step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
-    best_step = int(best_step or state.global_step)
+    last_step = int(state.global_step)
 
     final_dir = output_dir / FINAL_DIRNAME
     trainer.save_model(str(final_dir))  # adapter + head (LoRA) or the full model; safetensors
@@ -276,8 +283,7 @@ def finetune(
         "init_from": str(init_from) if init_from is not None else None,
         "full_finetune": config.full_finetune,
         "config": config.model_dump(mode="json"),
-        "best_step": best_step,
-        "total_steps": int(state.global_step),
+        "total_steps": last_step,
         "history": history,
         "train_examples": len(train),
         "eval_examples": len(eval) if eval else 0,
@@ -288,7 +294,7 @@ def finetune(
 
     scores = None
     if eval_encoded is not None:
-        scores = metrics.scores_by_step.get(best_step)
+        scores = metrics.scores_by_step.get(last_step)
         if scores is None:  # that eval ran before a resume; score again with the serving forward pass
             trainer.model.eval()
             scores = score_encoded(
@@ -299,13 +305,10 @@ def finetune(
                 progress=True,
                 desc="eval scoring",
             )
-    log.info(
-        "fine-tuning done: %d steps, best step %d, eval F1 history %s", state.global_step, best_step, history
-    )
+    log.info("fine-tuning done: %d steps, eval F1 history %s", last_step, history)
     return FinetuneResult(
         model_dir=final_dir,
-        best_step=best_step,
-        total_steps=int(state.global_step),
+        total_steps=last_step,
         history=history,
         loss_history=losses,
         eval_scores=scores,
@@ -321,15 +324,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "finetune",
         help="fine-tune one model (LoRA or full) on labelled data",
-        description="Fine-tune a classifier on a training file, optionally selecting the best step on an "
-        "eval file. The training options come from a YAML run config's `train:` section. For a whole "
-        "cross-validated run use `run --config`.",
+        description="Fine-tune a classifier on a training file for the configured epochs or steps, "
+        "optionally scoring an eval file along the way (the last step is kept). The training options come "
+        "from a YAML run config's `train:` section. For a whole cross-validated run use `run --config`.",
     )
     p.add_argument(
         "--config", required=True, type=Path, help="YAML run config (its `train:` section is used)"
     )
     p.add_argument("--train", required=True, type=Path, help="training data (JSONL or CSV)")
-    p.add_argument("--eval", type=Path, help="held-out data to pick the best step on (F1 every eval_steps)")
+    p.add_argument("--eval", type=Path, help="held-out data scored every eval_steps (F1 history)")
     p.add_argument("--output-dir", required=True, type=Path, help="where checkpoints and `final/` go")
     p.add_argument(
         "--init-from", type=Path, help="start from this merged classifier (cross-task pre-training)"

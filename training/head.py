@@ -8,6 +8,11 @@ once through the checkpoint's own `BiPairEncoder`, cached in chunks under the wo
 run resumes), `cross_validate` (one head per fold, each fold's out-of-fold scores saved as it finishes),
 `fit_head` and `publish` (the base's files + `relevance_head/model.safetensors` + the card). The encoding is
 most of the cost: ~30 texts/s for EmbeddingGemma-300M on 2 CPU cores; a head trains in seconds.
+
+`translation: {engine: apertium, ...}` fills every query's `query_en` first (training.translate) and embeds
+queries as "<query> - <english>"; the card records it, so the service translates requests alike. The
+embeddings cache keys by text, so such a run can share an untranslated run's (`embeddings_cache`) and embed
+only the translated queries.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models import InputSpec, Task
+from models.io import atomic_write_text
+from training.config import ApertiumTranslation, translation_name, translation_spec
 from training.head_fit import HeadSettings, fit_head, head_scores
 
 if TYPE_CHECKING:
@@ -59,12 +66,26 @@ class HeadRunConfig(BaseModel):
     # moves embeddings by ~1e-3 (the published head is then trained on bf16 embeddings of the fp32 model).
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16"] = "float32"
+    # How queries get `query_en` (the pipeline's `translation` section, Apertium only: the service runs it).
+    translation: Literal["none"] | ApertiumTranslation = "none"
     models_dir: Path = Path("models")
     work_dir: Path | None = None
+    # The embeddings folder (default: under work_dir), e.g. another run's of the same base, max_length and
+    # dtype (checked): embeddings key by text, so only texts it lacks are embedded.
+    embeddings_cache: Path | None = None
 
     @property
     def work(self) -> Path:
         return self.work_dir or Path("runs") / self.name
+
+    @property
+    def input(self) -> InputSpec:
+        """How the run's pairs become text, as its card records it."""
+        return InputSpec(
+            max_length=self.max_length,
+            uses_translation=self.translation != "none",
+            translation=translation_spec(self.translation),
+        )
 
 
 def load_head_config(path: str | Path) -> HeadRunConfig:
@@ -141,9 +162,27 @@ def embeddings_dir(config: HeadRunConfig) -> str:
     return f"embeddings-L{config.max_length}" + ("" if config.dtype == "float32" else f"-{config.dtype}")
 
 
+def embeddings_folder(config: HeadRunConfig) -> Path:
+    """The run's embeddings cache, marked with what its vectors depend on besides the text: a folder
+    shared between runs (`embeddings_cache`) must come from the same encoder settings."""
+    folder = config.embeddings_cache or config.work / embeddings_dir(config)
+    identity = {"base_model": config.base_model, "max_length": config.max_length, "dtype": config.dtype}
+    marker = folder / "embedding.json"
+    if marker.is_file():
+        found = json.loads(marker.read_text(encoding="utf-8"))
+        if found != identity:
+            raise ValueError(f"{folder} holds embeddings of {found}, not of this run's {identity}")
+    else:  # a new folder, or one cached before folders were marked (its name says L and dtype)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(marker, json.dumps(identity) + "\n")
+    return folder
+
+
 def _cv_key(config: HeadRunConfig) -> str:
     """What a fold's saved scores depend on: a changed setting never reuses them."""
     what = [config.head.model_dump(), config.folds, config.seed, config.max_length, str(config.data)]
+    if config.input.translation is not None:  # appended only when set: untranslated runs keep their keys
+        what.append(config.input.translation.model_dump())
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -177,7 +216,7 @@ def publish(*, config: HeadRunConfig, base: Path, head: RelevanceHead, extra: di
             base_model=config.base_model,
             architecture=architecture,
             num_labels=1,
-            input=InputSpec(max_length=config.max_length),
+            input=config.input,
             weights_sha256=weights_sha256(tmp),
             **extra,
         ).write(tmp / CARD_FILENAME)
@@ -197,6 +236,7 @@ def run_head(config: HeadRunConfig) -> dict:
     from training.data import load_examples
     from training.evaluate import compute_metrics, per_fold_metrics, tune_threshold
     from training.splits import make_folds
+    from training.translate import add_translations, engine_translator, overwrites
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -204,12 +244,13 @@ def run_head(config: HeadRunConfig) -> dict:
     config.work.mkdir(parents=True, exist_ok=True)
     examples, _ = load_examples(config.data, task=config.task)
     folds = np.asarray(make_folds(examples, n_folds=config.folds, seed=config.seed))
+    if config.translation != "none":
+        spec = config.translation
+        examples = add_translations(examples, engine_translator(spec), overwrite=overwrites(spec))
     base = base_folder(config.base_model)
     encoder = SentenceEncoder.load(base).to(config.device, getattr(torch, config.dtype))
-    pairs = BiPairEncoder(encoder.text, InputSpec(max_length=config.max_length))
-    q, t, embedded = _embedded(
-        examples, encoder=encoder, pairs=pairs, cache=config.work / embeddings_dir(config)
-    )
+    pairs = BiPairEncoder(encoder.text, config.input)
+    q, t, embedded = _embedded(examples, encoder=encoder, pairs=pairs, cache=embeddings_folder(config))
     lexicon = Lexicon(encoder.text) if config.head.lexical else None
     words = _word_features(examples, pairs=pairs, lexicon=lexicon) if lexicon else None
     x = head_inputs(q, t, words, kind=config.head.kind)
@@ -235,8 +276,11 @@ def run_head(config: HeadRunConfig) -> dict:
     per_fold = per_fold_metrics(labels=y, scores=oof, languages=languages, folds=folds, threshold=threshold)
     head = RelevanceHead(net=fit_head(x, labels, config.head), kind=config.head.kind, lexicon=lexicon)
     record = {
-        "system": f"bi-encoder-{config.base_model}-{config.head.kind}" + ("+words" if lexicon else ""),
+        "system": f"bi-encoder-{config.base_model}-{config.head.kind}"
+        + ("+words" if lexicon else "")
+        + ("" if config.translation == "none" else f"+{translation_name(config.translation)}"),
         "task": config.task.value,
+        "translation": translation_name(config.translation),
         "data": str(config.data),
         "n": len(examples),
         "folds": config.folds,
@@ -275,7 +319,8 @@ def _embedded(
     from models.formatting import format_query, format_target
 
     spec = pairs.spec
-    q_text = [format_query(e.query, None, spec, e.task) for e in examples]
+    # The query as the service formats it: with its translation when the card says it uses one.
+    q_text = [format_query(e.query, e.query_en, spec, e.task) for e in examples]
     t_text = [format_target(e.task, e.target) for e in examples]
     qv, q_new = embed_texts(q_text, QUERY_PROMPT, encoder=encoder, pairs=pairs, cache=cache)
     tv, t_new = embed_texts(t_text, TARGET_PROMPT, encoder=encoder, pairs=pairs, cache=cache)
@@ -303,8 +348,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    from models.io import atomic_write_text
-
     record = run_head(load_head_config(args.config))
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
     if args.report:

@@ -131,6 +131,7 @@ def merge_to_checkpoint(
     name: str,
     store: ModelStore,
     thresholds: Mapping[Task, float] | None = None,
+    threshold_protocol: str | None = None,
     metrics: Mapping[Task, TaskMetrics | Mapping] | None = None,
     training_info: Mapping[str, Any] | None = None,
     check_examples: Sequence[Example],
@@ -158,7 +159,6 @@ def merge_to_checkpoint(
         training = {
             "config": meta["config"],
             "init_from": meta.get("init_from"),
-            "best_step": meta["best_step"],
             "total_steps": meta["total_steps"],
             "eval_history": meta.get("history", []),
             "train_examples": meta.get("train_examples"),
@@ -172,6 +172,7 @@ def merge_to_checkpoint(
             num_labels=config.num_labels,
             input=config.input,
             thresholds=dict(thresholds or {}),
+            threshold_protocol=threshold_protocol,
             metrics={
                 Task(t): TaskMetrics.model_validate(m if isinstance(m, Mapping) else m.model_dump())
                 for t, m in (metrics or {}).items()
@@ -263,6 +264,7 @@ def _cli(args: argparse.Namespace) -> int:
         name=args.name,
         store=ModelStore(args.models_dir),
         thresholds=_thresholds(args.threshold),
+        threshold_protocol="given on the merge command line (--threshold)" if args.threshold else None,
         metrics={},
         training_info={"merged_by": "cli"},
         check_examples=check,

@@ -1,5 +1,6 @@
-"""Machine translation to English with a local seq2seq model (`Seq2SeqTranslator`), and the `Translator`
-protocol every translator of `training.translate` follows.
+"""Machine translation to English with a local seq2seq model (`Seq2SeqTranslator`), for GPU users; the
+`Translator` protocol and the rule-based `ApertiumTranslator` live in `models.translation` (the service
+runs that one too).
 
 `Seq2SeqTranslator` runs any local transformers seq2seq MT checkpoint: MADLAD-400 (a `<2en> ` source
 prefix), NLLB-200 (`src_lang` codes and a forced `eng_Latn` first token) or Marian opus-mt-mul-en
@@ -12,11 +13,13 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
+
+from models.translation import ApertiumTranslator, Translator, check_languages, clean_text, is_english
+
+__all__ = ["NLLB_CODES", "ApertiumTranslator", "Seq2SeqTranslator", "Translator", "clean_text", "is_english"]
 
 log = logging.getLogger(__name__)
-
-ENGLISH = "en"
 
 # Competition language codes -> NLLB-200 (FLORES-200) codes. "vn" is how the challenge data spells
 # Vietnamese; both spellings are accepted.
@@ -27,28 +30,6 @@ NLLB_CODES: dict[str, str] = {
     "ru": "rus_Cyrl", "tr": "tur_Latn", "nl": "nld_Latn", "he": "heb_Hebr", "hi": "hin_Deva",
     "uk": "ukr_Cyrl", "ms": "zsm_Latn", "sv": "swe_Latn", "cs": "ces_Latn", "ro": "ron_Latn",
 }  # fmt: skip
-
-
-@runtime_checkable
-class Translator(Protocol):
-    def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
-        """English translations of `texts`, in order; `source_languages` (ISO codes) when known."""
-        ...
-
-
-def clean_text(text: str) -> str:
-    return " ".join(text.split())
-
-
-def is_english(language: str | None) -> bool:
-    return (language or "").strip().lower() == ENGLISH
-
-
-def check_languages(texts: Sequence[str], source_languages: Sequence[str] | None) -> None:
-    if source_languages is not None and len(source_languages) != len(texts):
-        raise ValueError(
-            f"source_languages has {len(source_languages)} entries for {len(texts)} texts; give one per text"
-        )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,10 +9,14 @@ Everything a stage produces lives under `work_dir` and a rerun picks up where th
 folds are reused (and checked against the data), a finished fold is not retrained, an interrupted fold
 resumes from its last Trainer checkpoint.
 
+Cross-task pre-training runs once per fold, on the partner task's rows less those sharing a query with
+the held-out fold (`splits.drop_held_out_queries`), and once on all of them for the final model.
+
 The final model (`final:`):
-- `retrain` (default): one model trained on ALL the data for the number of steps CV chose (the mean
-  best step over folds, scaled by all-data size / fold-train size), published as `<name>`. Thresholds
-  and metrics in its card are the OOF ones, an honest estimate for a model trained the same way.
+- `retrain` (default): one model trained on ALL the data with the fold models' schedule: the configured
+  epochs, or `max_steps` scaled by all-data size / fold-train size (the same passes over the data),
+  published as `<name>`. Thresholds and metrics in its card are the OOF ones, an honest estimate for a
+  model trained the same way; the card's `threshold_protocol` and `training.final_schedule` say so.
 - `fold_average`: the paper's ensemble. Every fold model is published as `<name>-fold<k>`, and
   `predict --checkpoint <name>-fold0 --checkpoint <name>-fold1 ...` averages their probabilities. No
   extra training; serving one fold model alone is also valid (its card has the same OOF thresholds).
@@ -26,6 +30,7 @@ import argparse
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +38,22 @@ import numpy as np
 
 from models import ModelStore, Task, TaskMetrics
 from models.io import atomic_write_text
-from training.config import CONFIG_HELP, RunConfig, load_run_config
+from training.config import CONFIG_HELP, RunConfig, load_run_config, translation_name
 from training.cv import CVOutcome, OOFEvaluation, assign_folds, cross_validate, evaluate_oof
 from training.data import Example, fingerprint, load_examples
 from training.evaluate import write_predictions
 from training.finetune import FINAL_DIRNAME, META_FILENAME, FinetuneResult, finetune
 from training.merge import export_merged, merge_to_checkpoint
 from training.report import write_report
-from training.translate import CachedTranslator, PreTranslated, Seq2SeqTranslator, add_translations
+from training.splits import drop_held_out_queries
+from training.translate import (
+    CachedTranslator,
+    PreTranslated,
+    add_translations,
+    engine_name,
+    engine_translator,
+    overwrites,
+)
 from training.workdir import on_main_process, prepare_dir
 
 log = logging.getLogger(__name__)
@@ -73,23 +86,62 @@ def translate(config: RunConfig, examples: list[Example]) -> list[Example]:
     if config.translation == "column":
         return add_translations(examples, PreTranslated.from_examples(examples))
     spec = config.translation
-    translator = CachedTranslator(
-        Seq2SeqTranslator(spec.model, batch_size=spec.batch_size, device=spec.device), spec.cache
-    )
-    return add_translations(examples, translator)
+    overwrite = overwrites(spec)
+    if spec.cache is None:  # Apertium only: a seq2seq engine must have one
+        # No file to hand translations over, and none needed: Apertium translates each text as it would
+        # alone, so every process computes the same query_en itself, in seconds even on the full data.
+        return add_translations(examples, engine_translator(spec), overwrite=overwrite)
+
+    def fill_cache() -> None:
+        add_translations(examples, engine_translator(spec), overwrite=overwrite)
+
+    # One engine and one writer: with several processes each would load the MT model and append the same
+    # lines to the one cache file. The others wait, then every process reads all it needs from the cache
+    # (under the engine's name, known without loading it).
+    on_main_process(fill_cache)
+    cached = CachedTranslator(CacheOnly(), spec.cache, model_name=engine_name(spec))
+    return add_translations(examples, cached, overwrite=overwrite)
 
 
-def pretrain(config: RunConfig) -> Path | None:
-    """Cross-task pre-training: fine-tune on the partner task's data, merge; later stages start from it."""
+class CacheOnly:
+    """The translator behind a cache the main process has just filled: it is never asked."""
+
+    def translate(self, texts: Sequence[str], *, source_languages: Sequence[str] | None = None) -> list[str]:
+        raise RuntimeError(f"{len(texts)} queries are missing from the translation cache")
+
+
+def load_pretrain_rows(config: RunConfig) -> list[Example] | None:
+    """The partner task's rows for cross-task pre-training (None when the run does none), translated."""
     if config.pretrain_data is None:
         return None
-    pre_config = config.pretrain_config()
-    rows, report = load_examples(
-        config.pretrain_data, task=pre_config.tasks[0], on_error=config.data_on_error
-    )
+    task = config.pretrain_config().tasks[0]
+    rows, report = load_examples(config.pretrain_data, task=task, on_error=config.data_on_error)
     log.info("pre-training data:\n%s", report.summary())
-    rows = translate(config, rows)
-    work = config.work_dir / "pretrain"
+    return translate(config, rows)
+
+
+def pretrain(
+    config: RunConfig,
+    rows: list[Example] | None,
+    held_out: Sequence[Example] = (),
+    *,
+    name: str = "pretrain",
+) -> Path | None:
+    """Cross-task pre-training: fine-tune on the partner task's `rows`, less those sharing a query with
+    `held_out` (a fold's held-out rows; none for the final model), merge; that model starts from it."""
+    if rows is None:
+        return None
+    pre_config = config.pretrain_config()
+    kept = drop_held_out_queries(rows, held_out)
+    if not kept:
+        raise ValueError(
+            f"{name}: all {len(rows)} pre-training rows share a query with the held-out fold; "
+            "nothing is left to pre-train on"
+        )
+    if held_out:
+        log.info("%s: %d of %d rows (the others share a held-out query)", name, len(kept), len(rows))
+    rows = kept
+    work = config.work_dir / name
     identity = {"data": fingerprint(rows), "train": pre_config.model_dump(mode="json")}
     prepare_dir(work, identity)
     merged = work / "merged"
@@ -111,7 +163,7 @@ def write_run_report(
 ) -> None:
     """`report.md` + plots (training.report) and the OOF predictions (when `report`), and `run.json`."""
     method = "full fine-tuning" if config.train.full_finetune else f"LoRA r={config.train.lora.r}"
-    translation = config.translation if isinstance(config.translation, str) else "model"
+    translation = translation_name(config.translation)
     lines = [
         f"Run `{config.name}`: tasks {', '.join(t.value for t in config.tasks)}, "
         f"base `{config.train.base_model}`, {method}, translation {translation}, "
@@ -124,7 +176,8 @@ def write_run_report(
         )
     for f in cv.folds if cv else []:
         lines.append(
-            f"Fold {f.fold}: best step {f.best_step} of {f.total_steps}, eval F1 history {f.history}"
+            f"Fold {f.fold}: scored at its last step, {f.total_steps}; held-out F1 by step (a learning "
+            f"curve, no step chosen on it) {f.history}"
         )
     if evaluation is not None and report:
         # write_report replaces report_dir as a whole, so it goes first.
@@ -134,6 +187,7 @@ def write_run_report(
     doc = {
         "config": config.model_dump(mode="json"),
         "thresholds": {t.value: v for t, v in (evaluation.thresholds if evaluation else {}).items()},
+        "threshold_protocol": evaluation.protocol if evaluation else None,
         "metrics": {t.value: m.model_dump() for t, m in (evaluation.metrics if evaluation else {}).items()},
         "folds": [f.__dict__ for f in cv.folds] if cv else [],
         "peak_rss_gib": round(peak_rss_bytes() / 2**30, 2),
@@ -151,11 +205,22 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def final_steps(config: RunConfig, cv: CVOutcome, n_all: int) -> int:
-    """The step count for the all-data model: mean best step, scaled by how much more data it sees."""
-    best = np.mean([f.best_step for f in cv.folds])
-    train = np.mean([f.train_size for f in cv.folds])
-    return max(1, round(best * n_all / train))
+def final_steps(config: RunConfig, cv: CVOutcome | None, n_all: int) -> tuple[int | None, str]:
+    """The all-data model's schedule, the fold models' own in passes over the data (None: the configured
+    epochs, which are that already), and the sentence the card states it in."""
+    train = config.train
+    if train.max_steps is None:
+        return None, f"{train.epochs:g} epoch(s) over all {n_all} rows" + (
+            ", as each fold model over its training rows" if cv else ""
+        )
+    if cv is None:
+        return train.max_steps, f"max_steps {train.max_steps} as configured (no cross-validation)"
+    fold_rows = float(np.mean([f.train_size for f in cv.folds]))
+    steps = max(1, round(train.max_steps * n_all / fold_rows))
+    return steps, (
+        f"{steps} steps = max_steps {train.max_steps} x {n_all} rows / {fold_rows:.0f} fold-training rows: "
+        "the fold models' passes over the data"
+    )
 
 
 def train_final(
@@ -173,9 +238,7 @@ def train_final(
     if done.is_file():
         meta = json.loads(done.read_text(encoding="utf-8"))
         log.info("final model already trained (%s)", done.parent)
-        return FinetuneResult(
-            model_dir=done.parent, best_step=meta["best_step"], total_steps=meta["total_steps"]
-        )
+        return FinetuneResult(model_dir=done.parent, total_steps=meta["total_steps"])
     log.info(
         "final model: %d examples, %s", len(examples), f"{steps} steps" if steps else "configured epochs"
     )
@@ -205,16 +268,14 @@ def run(config: RunConfig) -> Path:
         atomic_write_text, config.work_dir / "config.json", config.model_dump_json(indent=2) + "\n"
     )
     examples = translate(config, load_data(config))
-    init_from = pretrain(config)
+    pre_rows = load_pretrain_rows(config)
     store = ModelStore(config.models_dir)
     info: dict[str, Any] = {
         "run": config.name,
         "data": {t.value: str(p) for t, p in config.data.items()},
         "data_fingerprint": fingerprint(examples),
         "examples": len(examples),
-        "translation": config.translation
-        if isinstance(config.translation, str)
-        else str(config.translation.model),
+        "translation": translation_name(config.translation),
         "pretrain_data": str(config.pretrain_data) if config.pretrain_data else None,
         "final": config.final,
     }
@@ -223,14 +284,19 @@ def run(config: RunConfig) -> Path:
     cv = evaluation = None
     if config.cv.enabled:
         folds = assign_folds(config, examples)
-        cv = cross_validate(config, examples, folds, init_from)
+
+        def fold_start(k: int) -> Path | None:  # fold k's own pre-training, blind to its queries
+            held_out = [e for e, f in zip(examples, folds, strict=True) if f == k]
+            return pretrain(config, pre_rows, held_out, name=f"pretrain-fold{k}")
+
+        cv = cross_validate(config, examples, folds, fold_start)
         evaluation = evaluate_oof(config, examples, cv.scores)
         thresholds, metrics = evaluation.thresholds, evaluation.metrics
         info["cv"] = {
             "folds": config.cv.folds,
             "trained_folds": config.cv.trained_folds,
             "seed": config.cv.seed,
-            "best_steps": [f.best_step for f in cv.folds],
+            "steps": [f.total_steps for f in cv.folds],
             "fold_sizes": [f.train_size for f in cv.folds],
         }
         on_main_process(write_run_report, config, evaluation, cv, {"published": None, **info})
@@ -247,6 +313,7 @@ def run(config: RunConfig) -> Path:
                 name=f"{config.name}-fold{f.fold}",
                 store=store,
                 thresholds=thresholds,
+                threshold_protocol=evaluation.protocol if evaluation else None,
                 metrics=metrics,
                 training_info={**info, "fold": f.fold},
                 check_examples=check,
@@ -258,8 +325,8 @@ def run(config: RunConfig) -> Path:
         on_main_process(write_run_report, config, evaluation, cv, extra, report=False)
         on_main_process(prune_checkpoints, config)
         return published[0]
-    steps = final_steps(config, cv, len(examples)) if cv is not None else None
-    final = train_final(config, examples, steps, init_from)
+    steps, info["final_schedule"] = final_steps(config, cv, len(examples))
+    final = train_final(config, examples, steps, pretrain(config, pre_rows))
     info["final_steps"] = final.total_steps
     path = on_main_process(
         merge_to_checkpoint,
@@ -268,6 +335,7 @@ def run(config: RunConfig) -> Path:
         name=config.name,
         store=store,
         thresholds=thresholds,
+        threshold_protocol=evaluation.protocol if evaluation else None,
         metrics=metrics,
         training_info=info,
         check_examples=check,

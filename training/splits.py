@@ -18,6 +18,7 @@ from pathlib import Path
 
 from models import Task, registered_tasks
 from models.io import atomic_write_text
+from models.tasks import normalise_query
 from training.data import Example, fingerprint, load_examples
 from training.data_cli import add_data_arguments
 
@@ -91,6 +92,25 @@ def check_no_leakage(examples: Sequence[Example], folds: Sequence[int]) -> None:
                 f"group leakage: {ex.task.value} group {key[1]!r} is in folds {first} and {fold} "
                 f"(example {ex.id!r})"
             )
+
+
+def drop_held_out_queries(rows: Sequence[Example], held_out: Sequence[Example]) -> list[Example]:
+    """The cross-task leak rule: `rows` less every row whose normalised query is the query of a held-out
+    row of another task. A fold's cross-task pre-training rows and a joint model's fold-train rows pass
+    through it, so no query a fold is scored on is learned through the other task first.
+
+    Rows of a held-out row's own task are the folds' business (`check_no_leakage`): QI groups by query,
+    while QC groups by category, so a QC query recurring across QC folds is the design, not a leak."""
+    held: dict[Task, set[str]] = defaultdict(set)
+    for ex in held_out:
+        held[ex.task].add(normalise_query(ex.query))
+    return [
+        ex
+        for ex in rows
+        if not any(
+            normalise_query(ex.query) in queries for task, queries in held.items() if task is not ex.task
+        )
+    ]
 
 
 def save_folds(

@@ -74,7 +74,7 @@ class EvalMetrics:
         self.tasks = np.array([t.value for t in tasks])
         self.num_labels = num_labels
         self.trainer: Any = None  # set once the Trainer exists, to read the step being evaluated
-        # step -> eval scores, in eval order; the best step's become the fold's out-of-fold scores
+        # step -> eval scores, in eval order; the last step's become the fold's out-of-fold scores
         # without a second pass over the held-out data.
         self.scores_by_step: dict[int, np.ndarray] = {}
 
@@ -97,17 +97,29 @@ class EvalMetrics:
 
 
 class RelevanceTrainer(Trainer):
-    """`Trainer` that evaluates in dataset order, so `EvalMetrics` can split the scores by task."""
+    """`Trainer` that evaluates in dataset order, so `EvalMetrics` can split the scores by task, with one
+    loss scale for every architecture."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The loss is each micro-batch's mean, divided by the accumulation steps, averaged over processes
+        # by DDP: the mean over the effective batch, however it is split. Trainer's default trusts any
+        # model whose forward takes **kwargs (all of them in transformers 5) to divide by the example count
+        # of the whole step; decoder heads do, BERT-style heads (a plain mean) do not, and their gradient
+        # came out grad_accum x processes times too large, so results changed with the GPU count.
+        self.model_accepts_loss_kwargs = False
 
     def _get_eval_sampler(self, eval_dataset):  # type: ignore[override]
-        # Length grouping would shuffle eval batches; in order, metrics can be split by task.
+        # Length grouping would shuffle eval batches; in order, metrics can be split by task. Under DDP no
+        # sampler means in order too: each process takes every other batch and Trainer's gather puts
+        # them back in order (dropping the repeats that even out the last batch), for all examples.
         if self.args.world_size <= 1:
             return torch.utils.data.SequentialSampler(eval_dataset)
         return None
 
 
 class EvaluateLastStep(TrainerCallback):
-    """Evaluate and save at the last step too, so the end of training competes for 'best'."""
+    """Evaluate and save at the last step too: the last step's scores are the held-out scores."""
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step >= state.max_steps and args.eval_strategy != "no":

@@ -4,6 +4,9 @@ The method translates every query (train, dev and test) to English with an MT mo
 `"<query> - <translation>"`; the joining is `models.formatting`'s job (`InputSpec.uses_translation`), this
 stage only fills `query_en`.
 
+- `ApertiumTranslator` (in `models.translation`, which the service runs too) is the rule-based Apertium
+  engine: es, and fr/pt/it through Spanish, on CPU in seconds; `engine_translator` builds it (or the seq2seq
+  model) from a run's `translation` section.
 - `Seq2SeqTranslator` (in `training.mt`) runs any local transformers seq2seq MT checkpoint: MADLAD-400
   (a `<2en> ` source prefix), NLLB-200 (`src_lang` codes and a forced `eng_Latn` first token) or Marian
   opus-mt-mul-en (nothing extra). The flavour is detected from the tokenizer's vocabulary.
@@ -33,6 +36,8 @@ from typing import Any
 
 from models import Task
 from models.io import atomic_write_text
+from models.translation import APERTIUM_ROUTES, ApertiumTranslator, apertium_name
+from training.config import ApertiumTranslation, ModelTranslation
 from training.data import Example, load_examples
 from training.data_cli import add_data_arguments
 from training.data_write import write_examples
@@ -195,6 +200,38 @@ class PreTranslated:
         if missing:
             raise ValueError(f"no query_en translation for {len(missing)} queries: {', '.join(missing[:20])}")
         return out
+
+
+# --------------------------------------------------------------------------------------------------
+# A run's engine
+# --------------------------------------------------------------------------------------------------
+
+
+def engine_name(spec: ModelTranslation | ApertiumTranslation) -> str:
+    """The name a run's engine caches its translations under (known without loading the engine)."""
+    if isinstance(spec, ApertiumTranslation):
+        return apertium_name(spec.languages or APERTIUM_ROUTES)
+    return spec.model.name
+
+
+def engine_translator(spec: ModelTranslation | ApertiumTranslation, *, cached: bool = True) -> Translator:
+    """A run's MT engine, behind its cache when it has one (and `cached`)."""
+    translator: Translator
+    if isinstance(spec, ApertiumTranslation):
+        translator = ApertiumTranslator(languages=spec.languages)
+    else:
+        translator = Seq2SeqTranslator(spec.model, batch_size=spec.batch_size, device=spec.device)
+    if spec.cache is None or not cached:
+        return translator
+    return CachedTranslator(translator, spec.cache, model_name=engine_name(spec))
+
+
+def overwrites(spec: ModelTranslation | ApertiumTranslation) -> bool:
+    """Whether the engine replaces translations the data already has. Apertium does: the service fills a
+    request's missing `query_en` with it, so the model must have seen its output on every row, not a
+    column's (a routeless language gets none, as it does online). A seq2seq engine only fills gaps: the
+    service cannot run it, so callers bring their own translations anyway."""
+    return isinstance(spec, ApertiumTranslation)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,13 +17,31 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# How long the other processes wait while the main one works alone. Torch's default (30 min) is shorter
+# than main-only stages can take at full scale: translating every query with an MT model, merging a 12B
+# model. A process that fails ends the launch (the launcher stops the others), so waiting long costs nothing.
+MAIN_PROCESS_TIMEOUT = timedelta(hours=12)
+
+
+def distributed_state() -> Any:
+    """accelerate's `PartialState`: how many processes run the pipeline and which one this is. The first
+    call joins the process group; on CPU (`ACCELERATE_USE_CPU=true`) that is gloo, as the Trainer expects."""
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"), timeout=MAIN_PROCESS_TIMEOUT)
+
+
 def on_main_process(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     """Under `accelerate launch` every process runs the pipeline; steps that write shared files
-    (folds, merged models, checkpoints, reports) run on the main process while the others wait.
-    In a single process this is just `fn(...)`."""
-    from accelerate import PartialState
+    (translations, folds, merged models, checkpoints, reports) run on the main process while the others
+    wait. In a single process this is just `fn(...)`.
 
-    state = PartialState()
+    Everyone meets before `fn` as well as after: a process that checked whether a file exists before
+    calling this cannot see the main process's write, so all of them take the same branch and meet the
+    same barriers (`if not saved: on_main_process(save)` is safe)."""
+    state = distributed_state()
+    state.wait_for_everyone()
     result = fn(*args, **kwargs) if state.is_main_process else None
     state.wait_for_everyone()
     return result

@@ -115,6 +115,16 @@ def test_joint_card_round_trip(joint_checkpoint: Path) -> None:
     assert ModelCard.model_validate_json(card.model_dump_json()) == card
 
 
+def test_threshold_protocol_is_optional_and_kept(ckpt: Path) -> None:
+    card = json.loads((ckpt / CARD_FILENAME).read_text())
+    card.pop("threshold_protocol", None)  # a card written before the field existed
+    (ckpt / CARD_FILENAME).write_text(json.dumps(card))
+    old = open_checkpoint(ckpt).card
+    assert old.threshold_protocol is None and "threshold_protocol" not in json.loads(old.model_dump_json())
+    stated = old.model_copy(update={"threshold_protocol": "F1-max on pooled out-of-fold scores"})
+    assert ModelCard.model_validate_json(stated.model_dump_json()) == stated
+
+
 def test_store_lists_and_resolves(qc_checkpoint: Path, tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "store")
     assert store.list() == []

@@ -1,4 +1,4 @@
-"""Fine-tuning on tiny offline models: learns, keeps the best step, resumes, starts from another task."""
+"""Fine-tuning on tiny offline models: learns, keeps the last step, resumes, starts from another task."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def mean_loss(history, *, last: bool) -> float:
     return float(np.mean([loss for _, loss in part]))
 
 
-def test_lora_learns_and_keeps_the_best_step(tiny_base, tmp_path):
+def test_lora_learns_and_keeps_the_last_step(tiny_base, tmp_path):
     from sklearn.metrics import roc_auc_score
 
     train, held = toy_examples(n=96), toy_examples(n=24, seed=1, prefix="e")
@@ -48,9 +48,11 @@ def test_lora_learns_and_keeps_the_best_step(tiny_base, tmp_path):
     steps = [s for s, _ in result.history]
     assert steps == list(range(6, 61, 6))  # every eval_steps, and the last step
     f1 = [v for _, v in result.history]
-    assert result.best_step == steps[int(np.argmax(f1))]  # the first step with the best F1
     assert max(f1) >= 0.9
-    # Eval scores are the best step's, in `eval` order: they rank relevant pairs above irrelevant ones.
+    # Eval scores are the last step's (no step is picked on eval F1), in `eval` order: they rank relevant
+    # pairs above irrelevant ones.
+    assert result.total_steps == steps[-1]
+    assert np.array_equal(result.eval_scores, result.eval_scores_by_step[steps[-1]])
     labels = np.array([e.label for e in held])
     assert result.eval_scores.shape == (len(held),)
     assert roc_auc_score(labels, result.eval_scores) >= 0.9
@@ -58,7 +60,8 @@ def test_lora_learns_and_keeps_the_best_step(tiny_base, tmp_path):
     assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", META_FILENAME} <= files
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth"))]
     meta = json.loads((result.model_dir / META_FILENAME).read_text())
-    assert meta["best_step"] == result.best_step and meta["full_finetune"] is False
+    assert meta["total_steps"] == result.total_steps and meta["full_finetune"] is False
+    assert "best_step" not in meta
 
 
 def test_full_finetune_of_a_decoder_learns(tiny_base, tmp_path):
@@ -69,7 +72,7 @@ def test_full_finetune_of_a_decoder_learns(tiny_base, tmp_path):
     result = finetune(train=train, eval=None, config=cfg, output_dir=tmp_path)
 
     assert result.history == [] and result.eval_scores is None
-    assert result.best_step == result.total_steps == 32
+    assert result.total_steps == 32
     assert mean_loss(result.loss_history, last=True) < 0.6 * mean_loss(result.loss_history, last=False)
     assert (result.model_dir / "model.safetensors").is_file()
 

@@ -54,6 +54,7 @@ def test_merged_checkpoint_serves_the_adapter_scores(joint_run, tmp_path):
         name="joint-tiny",
         store=store,
         thresholds={Task.QC: 0.4, Task.QI: 0.6},
+        threshold_protocol="F1-max on pooled out-of-fold scores",
         metrics={Task.QC: {"f1": 0.9}},
         training_info={"data_fingerprint": "abc"},
         check_examples=held[:8],
@@ -64,8 +65,9 @@ def test_merged_checkpoint_serves_the_adapter_scores(joint_run, tmp_path):
     assert card.tasks == [Task.QC, Task.QI] and card.is_joint
     assert card.architecture == "Qwen3ForSequenceClassification" and card.num_labels == 2
     assert card.thresholds == {Task.QC: 0.4, Task.QI: 0.6} and card.metrics[Task.QC].f1 == 0.9
+    assert card.threshold_protocol == "F1-max on pooled out-of-fold scores"
     assert card.input.task_prefix == cfg.input.task_prefix and card.input.max_length == 48
-    assert card.training["data_fingerprint"] == "abc" and card.training["best_step"] == result.best_step
+    assert card.training["data_fingerprint"] == "abc" and card.training["total_steps"] == result.total_steps
     assert not [p for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth")]
     # The served scores are the scores the trained model gave the held-out pairs during fine-tuning.
     served = served_scores(path, held)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -75,13 +76,14 @@ def test_joint_run_end_to_end_and_resume(tiny_base, tmp_path, caplog):
     assert (
         len(info["data_fingerprint"]) == 64
         and info["cv"]["folds"] == 2
-        and len(info["cv"]["best_steps"]) == 2
+        and info["cv"]["steps"] == [6, 6]  # each fold model trains max_steps and is scored at the last
     )
-    # The final model ran the CV-chosen steps scaled to all the data.
-    best, sizes = info["cv"]["best_steps"], info["cv"]["fold_sizes"]
+    # The final model ran the fold models' max_steps scaled to all the data (the same passes over it).
+    sizes = info["cv"]["fold_sizes"]
     n_all = info["examples"]
     assert n_all == sum(len(load_examples(SAMPLE / f"{t}_sample.jsonl")[0]) for t in ("qc", "qi"))
-    assert info["final_steps"] == max(1, round(sum(best) / 2 * n_all / (sum(sizes) / 2)))
+    assert info["final_steps"] == max(1, round(6 * n_all / (sum(sizes) / 2)))
+    assert "no step chosen on held-out rows" in card.threshold_protocol
 
     report = tmp_path / "work" / "report"
     assert (report / "report.md").is_file() and (report / "run.json").is_file()
@@ -103,13 +105,20 @@ def test_joint_run_end_to_end_and_resume(tiny_base, tmp_path, caplog):
 
 @pytest.mark.slow
 def test_cross_task_pretraining_with_fold_average(tiny_base, data_files, tmp_path):
+    # Toy QC asks only six queries, all in each held-out fold; QI rows of other queries are what a fold's
+    # pre-training keeps once its held-out queries are dropped.
+    qi = [
+        dataclasses.replace(e, query=f"{e.query} model {i}") if i % 2 else e
+        for i, e in enumerate(toy_examples(Task.QI, n=48))
+    ]
+    write_examples(tmp_path / "qi_other.jsonl", qi)
     config = load_run_config(
         write_config(
             tmp_path / "run.yaml",
             name="qc-tiny",
             tasks=["qc"],
             data={"qc": data_files["qc"]},
-            pretrain_data=data_files["qi"],
+            pretrain_data=str(tmp_path / "qi_other.jsonl"),
             pretrain_overrides={"max_steps": 4},
             cv={"folds": 2},
             final="fold_average",
@@ -122,8 +131,11 @@ def test_cross_task_pretraining_with_fold_average(tiny_base, data_files, tmp_pat
     assert path.name == "qc-tiny-fold0"
     for k in (0, 1):
         card = open_checkpoint(tmp_path / "models" / f"qc-tiny-fold{k}", task=Task.QC).card
-        assert card.training["fold"] == k and card.training["pretrain_data"] == data_files["qi"]
-        assert card.training["init_from"] == str(tmp_path / "work" / "pretrain" / "merged")
+        assert card.training["fold"] == k and card.training["pretrain_data"] == str(
+            tmp_path / "qi_other.jsonl"
+        )
+        # Each fold model started from its own pre-training, blind to its held-out queries.
+        assert card.training["init_from"] == str(tmp_path / "work" / f"pretrain-fold{k}" / "merged")
         assert set(card.thresholds) == {Task.QC}
     assert not (tmp_path / "models" / "qc-tiny").exists()
 
@@ -211,6 +223,10 @@ def test_shipped_configs_are_valid():
             True,
         )
         assert t.input.uses_translation and "madlad" in str(paper.translation.model)
+        # What the paper leaves out, as the authors' code has it (the config comments say where from).
+        assert (t.weight_decay, t.batch_size * t.grad_accum, t.warmup_ratio) == (1e-4, 32, 0.0)
+        assert paper.pretrain_overrides == {}  # cross-task stage: the main stage's settings, 2 epochs
+        assert t.base_model.endswith("-text")  # the text model `bases extract-text` writes
     # The bases comparison: same data, same folds, fold 0 only, the same number of training pairs.
     compare = [load_run_config(p) for p in sorted((configs / "compare").glob("*.yaml"))]
     assert {c.train.base_model for c in compare} == {"minilm", "e5-small", "gemma-3-270m"}

@@ -30,31 +30,9 @@ QUERIES = [
 ]
 
 
-def _tiny_mt(path: Path, *, extra_tokens: Sequence[str] = ()) -> Path:
-    """A tiny random Marian MT checkpoint with the BPE test tokenizer, saved as safetensors."""
-    import torch
-    from transformers import MarianConfig, MarianMTModel
-
-    tokenizer = tiny.bpe_tokenizer()
-    if extra_tokens:
-        tokenizer.add_special_tokens({"additional_special_tokens": list(extra_tokens)})
-    config = MarianConfig(
-        vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
-        # A wide init makes the random model's output depend on its input, so order bugs would show.
-        init_std=1.0, scale_embedding=False, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id, forced_eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    MarianMTModel(config).save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def mt_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _tiny_mt(tmp_path_factory.mktemp("tiny-mt"))
+    return tiny.tiny_marian(tmp_path_factory.mktemp("tiny-mt"))
 
 
 @pytest.fixture(scope="module")
@@ -337,7 +315,7 @@ def test_cli_round_trip(mt_model: Path, tmp_path: Path) -> None:
 
 def test_madlad_and_nllb_conventions_detected_from_vocabulary(tmp_path: Path) -> None:
     # MADLAD-400 vocabularies carry "<2xx>" target tokens, NLLB ones FLORES-200 language tokens.
-    path = _tiny_mt(tmp_path / "mt", extra_tokens=["<2en>", "eng_Latn", "spa_Latn", "kor_Hang"])
+    path = tiny.tiny_marian(tmp_path / "mt", extra_tokens=["<2en>", "eng_Latn", "spa_Latn", "kor_Hang"])
     mt = Seq2SeqTranslator(path, progress=False, max_new_tokens=3)
     assert mt.source_prefix == "<2en> "
     eng = mt.tokenizer.convert_tokens_to_ids("eng_Latn")

@@ -2,7 +2,9 @@
 
 `python -m training bases list` shows the named bases and whether they are built;
 `python -m training bases install NAME` builds one into the base store (`models/bases/<name>/`, or
-`--root` / `RELEVANCE_BASES_DIR`) as a plain Hugging Face folder with a `provenance.json`.
+`--root` / `RELEVANCE_BASES_DIR`) as a plain Hugging Face folder with a `provenance.json`;
+`python -m training bases extract-text --src DIR --dest DIR` writes the text-only model of a
+multimodal Gemma 3 download (the Hub's 4B/12B/27B) as a base.
 """
 
 from __future__ import annotations
@@ -71,12 +73,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     install.add_argument("name", help="base name, e.g. minilm, e5-small, gemma-3-270m, embeddinggemma-300m")
     install.add_argument("--force", action="store_true", help="rebuild even when an intact build exists")
+    extract = actions.add_parser(
+        "extract-text",
+        help="write the text-only model of a multimodal Gemma 3 checkpoint (the Hub's 4B/12B/27B)",
+        description="Convert a multimodal Gemma 3 checkpoint (Gemma3ForConditionalGeneration: vision tower "
+        "+ language model) into a text-only Gemma3ForCausalLM checkpoint that training takes as "
+        "train.base_model: the language-model tensors copied unchanged, the tokenizer copied, the vision "
+        "tower and projector dropped. Streams tensor by tensor into shards (memory holds one shard) and "
+        "renames the folder into place only once it is complete and checked.",
+    )
+    extract.add_argument("--src", required=True, type=Path, help="the multimodal checkpoint's folder")
+    extract.add_argument("--dest", required=True, type=Path, help="the text-only checkpoint's folder")
+    extract.add_argument(
+        "--max-shard-size", default="5GB", help="largest weight file to write (default 5GB; e.g. 2GB, 500MB)"
+    )
+    extract.add_argument("--force", action="store_true", help="replace --dest when it exists")
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
     from training.bases.install import default_root, install, status_all
 
+    if args.bases_action == "extract-text":
+        from training.bases.extract import extract_text, parse_size
+
+        dest = extract_text(
+            args.src, args.dest, max_shard_bytes=parse_size(args.max_shard_size), force=args.force
+        )
+        print(f"text-only checkpoint: {dest}")
+        return 0
     root = args.root if args.root is not None else default_root()
     if args.bases_action == "list":
         rows = status_all(root)
