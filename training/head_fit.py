@@ -60,14 +60,28 @@ def merge_heads(heads: Sequence[torch.nn.Sequential]) -> torch.nn.Sequential:
     return merged.eval()
 
 
-def fit_head(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:
-    """The head's network trained on input rows `x` (`models.head.head_inputs`)."""
+def fit_head(
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    settings: HeadSettings,
+    *,
+    init: torch.nn.Sequential | None = None,
+) -> torch.nn.Sequential:
+    """The head's network trained on input rows `x` (`models.head.head_inputs`).
+
+    `init`: an MLP head whose training continues (e.g. one pre-trained on another task's rows): each head
+    starts from a copy of its weights (`init` is left as it was), with a fresh optimiser and the same
+    settings otherwise (its dropout is `init`'s: a merged ensemble has none)."""
+    if init is not None and settings.kind != "mlp":
+        raise ValueError("init continues an MLP head's training; a linear head's fit is exact")
     if settings.kind == "linear":
         return _fit_linear(x, labels, settings)
     if settings.ensemble == 1:
-        return _fit_mlp(x, labels, settings)
+        return _fit_mlp(x, labels, settings, init=init)
     seeds = range(settings.seed, settings.seed + settings.ensemble)
-    return merge_heads([_fit_mlp(x, labels, settings.model_copy(update={"seed": s})) for s in seeds])
+    return merge_heads(
+        [_fit_mlp(x, labels, settings.model_copy(update={"seed": s}), init=init) for s in seeds]
+    )
 
 
 def _fit_linear(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:
@@ -85,15 +99,26 @@ def _fit_linear(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -
     return net.eval()
 
 
-def _fit_mlp(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:
-    """One head: binary cross-entropy, AdamW, fixed epochs, minibatches shuffled from `settings.seed`."""
+def _fit_mlp(
+    x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings, *, init: torch.nn.Sequential | None = None
+) -> torch.nn.Sequential:
+    """One head: binary cross-entropy, AdamW, fixed epochs, minibatches shuffled from `settings.seed`;
+    from a copy of `init` when given, else from a fresh network."""
+    import copy
+
     import torch
 
     from models.head import build_net
 
     generator = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)
-    head = build_net(x.shape[1], kind="mlp", hidden=settings.hidden, dropout=settings.dropout)
+    if init is None:
+        head = build_net(x.shape[1], kind="mlp", hidden=settings.hidden, dropout=settings.dropout)
+    elif len(init) != 5 or init[1].in_features != x.shape[1]:
+        raise ValueError(f"init is not an MLP head over {x.shape[1]} features: {init}")
+    else:
+        # A copy: the caller's head (e.g. one pre-trained head continued on several folds) stays intact.
+        head = copy.deepcopy(init)
     opt = torch.optim.AdamW(head.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     head.train()
     for _ in range(settings.epochs):

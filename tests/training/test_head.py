@@ -118,10 +118,17 @@ def test_shipped_head_configs_are_valid() -> None:
         "qi_embeddinggemma",
         "qi_embeddinggemma_quarter",
         "qc_embeddinggemma_gpu",
+        "qc_embeddinggemma_apertium",
     } <= set(runs)
     qc, gpu = runs["qc_embeddinggemma"], runs["qc_embeddinggemma_gpu"]
     assert qc.task == Task.QC and qc.base_model == "embeddinggemma-300m" and qc.head.ensemble == 5
     assert gpu.device == "cuda" and gpu.head == qc.head  # the same recipe, embedding elsewhere
+    # The base QC recipe plus Apertium, embedding only what the base run's cache lacks.
+    apertium = runs["qc_embeddinggemma_apertium"]
+    same = {"name", "translation", "embeddings_cache"}
+    assert apertium.model_dump(exclude=same) == qc.model_dump(exclude=same) and qc.translation == "none"
+    assert apertium.input.translation.languages == ["es", "fr", "it", "pt"]
+    assert apertium.embeddings_cache == qc.work / embeddings_dir(qc)
     assert runs["qi_embeddinggemma"].task == Task.QI
 
 
@@ -154,3 +161,55 @@ def test_a_linear_head_is_not_an_ensemble() -> None:
 
     with pytest.raises(ValueError, match="ensemble must be 1"):
         HeadSettings(kind="linear", ensemble=3)
+
+
+def test_a_translated_run_embeds_english_queries_and_records_the_engine(
+    biencoder_run, apertium, tmp_path: Path
+) -> None:
+    import shutil
+
+    from models import TranslationSpec
+    from models.biencoder import QUERY_PROMPT
+    from models.formatting import format_query
+    from training.config import ApertiumTranslation
+    from training.data import load_examples
+    from training.head import _cv_key, _key, embeddings_folder
+
+    config, _ = biencoder_run
+    shared = tmp_path / "embeddings"  # a copy: the session's run stays as it was
+    shutil.copytree(embeddings_folder(config), shared)
+    translated = config.model_copy(
+        update={
+            "name": "tiny-bi-qc-apertium",
+            "translation": ApertiumTranslation(engine="apertium", languages=["es", "fr"]),
+            "embeddings_cache": shared,
+            "work_dir": tmp_path / "w",
+            "models_dir": tmp_path / "m",
+        }
+    )
+    assert _cv_key(translated) != _cv_key(config)  # folds scored without translation are not reused
+    record = run_head(translated)
+
+    card = open_checkpoint(record["checkpoint"]).card
+    assert card.input.uses_translation
+    assert card.input.translation == TranslationSpec(engine="apertium", languages=["es", "fr"])
+    assert record["translation"] == "apertium" and record["system"].endswith("+apertium")
+    # Queries were embedded as the service formats them: "<query> - <Apertium's English>", Apertium's
+    # even where the data has its own query_en column; only those were new to the base run's cache.
+    examples, _ = load_examples(config.data, task=Task.QC)
+    routed = [e for e in examples if e.language in ("es", "fr")]
+    english = apertium.translate([e.query for e in routed], source_languages=[e.language for e in routed])
+    pairs = zip(routed, english, strict=True)
+    formatted = {format_query(e.query, en, card.input, Task.QC) for e, en in pairs}
+    new = formatted - {" ".join(e.query.split()) for e in routed}  # the rest is the untranslated run's
+    assert new and record["encode_seconds"]["texts"] == len(new)
+    cached = set()
+    for part in shared.glob(f"{QUERY_PROMPT}-*.npz"):
+        with np.load(part) as saved:
+            cached.update(saved["keys"].tolist())
+    assert {_key(QUERY_PROMPT, text) for text in new} <= cached
+    column = {format_query(e.query, e.query_en, card.input, Task.QC) for e in routed} - formatted
+    assert column and not {_key(QUERY_PROMPT, text) for text in column} & cached
+    # A shared folder must hold embeddings of the same encoder settings.
+    with pytest.raises(ValueError, match="holds embeddings of"):
+        embeddings_folder(translated.model_copy(update={"max_length": 64}))

@@ -252,3 +252,70 @@ def test_work_dirs_are_resumed_only_for_the_same_training(tmp_path):
     prepare_dir(work, {"train": {"learning_rate": 2e-5}})
     assert not (work / "checkpoint-10").exists()  # other settings: never resumed from
     assert json.loads((work / "identity.json").read_text()) == {"train": {"learning_rate": 2e-5}}
+
+
+SPANISH = {
+    "handbags": "bolso de mujer",
+    "phone case": "funda de movil",
+    "cookware pots": "ollas de cocina",
+    "running shoes": "zapatillas de correr",
+    "face cream": "crema facial",
+    "puzzles dolls": "puzles y muñecas",
+}
+
+
+def spanish_toy(path: Path, n: int = 48) -> Path:
+    """Toy QC rows whose Spanish rows ask in Spanish; every row carries a query_en column (its query)."""
+    rows = [
+        dataclasses.replace(e, query=SPANISH[e.query]) if e.language == "es" else e
+        for e in toy_examples(Task.QC, n=n)
+    ]
+    write_examples(path, rows)
+    return path
+
+
+def test_apertium_fills_query_en_with_or_without_a_cache(apertium, tmp_path):
+    from training.pipeline import translate
+
+    data = spanish_toy(tmp_path / "qc.jsonl")
+    examples = load_examples(data)[0]
+    spanish = [e for e in examples if e.language == "es"]
+    queries = list(SPANISH.values())
+    english = dict(zip(queries, apertium.translate(queries, source_languages=["es"] * 6), strict=True))
+    fields = {"name": "x", "tasks": ["qc"], "data": {"qc": str(data)}, "train": {"base_model": "minilm"}}
+    for cache in (None, tmp_path / "cache" / "apertium.jsonl"):
+        translation = {"engine": "apertium"} | ({"cache": str(cache)} if cache else {})
+        config = load_run_config(write_config(tmp_path / "run.yaml", **fields, translation=translation))
+        for _ in range(2):  # with a cache, the second pass reads it alone
+            out = {e.id: e for e in translate(config, examples)}
+            # Apertium's English replaces the column's on Spanish rows; English rows keep their query.
+            assert all(out[e.id].query_en == english[e.query] != e.query for e in spanish)
+            assert all(out[e.id].query_en == e.query for e in examples if e.language == "en")
+    lines = [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines()]
+    assert {row["model"] for row in lines} == {"apertium:es+fr+it+pt"}
+    assert {row["text"]: row["en"] for row in lines if row["lang"] == "es"} == {
+        e.query: english[e.query] for e in spanish
+    }
+
+
+@pytest.mark.slow
+def test_an_apertium_run_records_the_engine_in_its_card(tiny_base, apertium, tmp_path):
+    from models import TranslationSpec
+
+    config = load_run_config(
+        write_config(
+            tmp_path / "run.yaml",
+            name="qc-apertium",
+            tasks=["qc"],
+            data={"qc": str(spanish_toy(tmp_path / "qc.jsonl", n=24))},
+            translation={"engine": "apertium", "languages": ["es"]},
+            cv={"enabled": False},
+            train=train_fields(tiny_base("bert"), max_steps=2),
+            models_dir=str(tmp_path / "models"),
+            work_dir=str(tmp_path / "work"),
+        )
+    )
+    card = open_checkpoint(run(config)).card
+    assert card.input.uses_translation
+    assert card.input.translation == TranslationSpec(engine="apertium", languages=["es"])
+    assert card.training["translation"] == "apertium"
