@@ -28,6 +28,7 @@ from service.rerank import api_router as rerank
 from service.routers import admin, health, metrics, models
 from service.routers.health import check_ready
 from service.settings import MAX_BATCH_PAIRS, Settings
+from service.translation import QueryTranslations
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,12 @@ def build_services(settings: Settings, factory: BackendFactory) -> Services:
         metrics=metrics,
     )
     scoring = ScoringService(
-        settings=settings, manager=manager, batcher=batcher, cache=cache, metrics=metrics
+        settings=settings,
+        manager=manager,
+        batcher=batcher,
+        cache=cache,
+        metrics=metrics,
+        translations=QueryTranslations(settings, metrics),
     )
     return Services(
         settings=settings, metrics=metrics, cache=cache, batcher=batcher, manager=manager, scoring=scoring
@@ -84,6 +90,7 @@ def create_app(settings: Settings | None = None, *, backend_factory: BackendFact
                 await loader
             services.metrics.ready.set(0)
             await services.batcher.stop(timeout=settings.graceful_shutdown_s)
+            await services.scoring.translations.close()
             await services.manager.close()
             log.info("shut down cleanly")
 

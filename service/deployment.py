@@ -35,6 +35,7 @@ from service.metrics import Metrics
 from service.plan import ModelRefs, plan_checkpoints
 from service.settings import ReloadStrategy, Settings
 from service.targets import warm_targets
+from service.translation import ServedTranslation, load_translation
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class ServedModel:
     checkpoint: Checkpoint
     encoder: PairEncoder
     backend: Backend
+    translation: ServedTranslation | None = None  # fills a pair's missing query_en (service.translation)
 
 
 @dataclass(eq=False)
@@ -294,7 +296,9 @@ class ModelManager:
                     loaded[key] = same
                     continue
                 encoder = await asyncio.to_thread(load_encoder, ckpt)
-                loaded[key] = ServedModel(ckpt, encoder, await self.factory(ckpt, self.settings))
+                translation = await asyncio.to_thread(load_translation, ckpt, self.settings)
+                backend = await self.factory(ckpt, self.settings)
+                loaded[key] = ServedModel(ckpt, encoder, backend, translation)
                 fresh.append(loaded[key])
             models = {task: loaded[ckpt.path.resolve()] for task, ckpt in plan.items()}
             for task, served in models.items():

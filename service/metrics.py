@@ -25,6 +25,9 @@ SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 0.05 .. 1.0
 # Low cardinality: languages outside this closed set count as "other", absent ones as "unknown".
 LANGUAGES = frozenset({"en", "es", "fr", "ja", "ko", "pt", "th", "ar", "de", "it", "pl", "id", "vi"})
 LANGUAGE_ALIASES = {"vn": "vi", "jp": "ja", "kr": "ko"}
+# Why a pair that needed a translation was scored without one: the engine failed, did not answer within
+# RELEVANCE_TRANSLATION_TIMEOUT_S, or cannot run here (not installed).
+TRANSLATION_FAILURES = ("error", "timeout", "unavailable")
 
 
 def language_label(language: str | None) -> str:
@@ -124,7 +127,32 @@ class Metrics:
             ["task", "model", "language"],
             registry=r,
         )
+        # Query translation (`service.translation`): a model trained on "<query> - <english>" scores pairs
+        # left untranslated on input it never saw, so every such pair is counted by why.
+        self.translations = Counter(
+            f"{p}translations",
+            "Queries translated to English by the engine (translation cache misses)",
+            ["language"],
+            registry=r,
+        )
+        self.translation_cache_hits = Counter(
+            f"{p}translation_cache_hits", "Pairs whose query translation came from the cache", registry=r
+        )
+        self.translation_failures = Counter(
+            f"{p}translation_failures",
+            "Pairs scored untranslated because translation failed, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.translation_duration = Histogram(
+            f"{p}translation_duration_seconds",
+            "Time of one translation engine call",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         # Zero series exist from the start so rate() and alerts work before the first event.
+        for reason in TRANSLATION_FAILURES:
+            self.translation_failures.labels(reason=reason)
         for reason in ErrorType:
             self.rejected.labels(reason=reason.value)
         for result in ("success", "failure"):

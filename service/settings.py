@@ -212,6 +212,24 @@ class Settings(BaseSettings):
     max_queue_pairs: int = Field(4096, ge=1, description="pairs waiting for a batch before requests get 429")
     cache_size: int = Field(100_000, ge=0, description="score cache entries (0 disables the cache)")
 
+    # --- query translation (service.translation) ---
+    translate_queries: bool = Field(
+        True,
+        description="fill a pair's missing query_en with the engine its model was trained with (the card's "
+        "input.translation; apertium only), routed by the pair's language; off: scored untranslated",
+    )
+    apertium_binary: str = Field("apertium", description="the apertium command (a name on PATH or a path)")
+    translation_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="longest a request waits for its query translations; pairs not translated by then are "
+        "scored untranslated (counted)",
+    )
+    translation_cache_size: int = Field(
+        100_000, ge=0, description="query translations kept, keyed by (language, query) (0 disables)"
+    )
+
     # --- request limits ---
     max_pairs_per_request: int = Field(256, ge=1, description="most pairs in one request")
     max_chars_per_field: int = Field(2000, ge=1, description="longest query / category path / title / id")

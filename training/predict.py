@@ -28,6 +28,7 @@ from models import Checkpoint, Task, open_checkpoint, registered_tasks
 from models.io import atomic_write_text
 from models.loading import load_pair_encoder, load_tokenizer
 from models.scores import check_threshold, is_relevant
+from training.data import Example
 from training.datafile import DataError
 from training.submission import (
     SUBMISSION_ZIP,
@@ -145,14 +146,8 @@ def score_rows(
 
     total = np.zeros(len(examples), dtype=np.float64)
     for ckpt in checkpoints:
-        encoded = load_pair_encoder(ckpt).encode_batch([e.pair() for e in examples])
-        if ckpt.card.input.uses_translation and not any(e.query_en for e in examples):
-            log.warning(
-                "%s was trained with query translations but %s has no query_en; scores will suffer "
-                "(run `translate` first)",
-                ckpt.name,
-                loaded.path,
-            )
+        rows = as_trained(ckpt, examples, source=loaded.path)
+        encoded = load_pair_encoder(ckpt).encode_batch([e.pair() for e in rows])
         total += (
             _score_torch(ckpt, encoded, batch_size=batch_size)
             if backend == "torch"
@@ -163,6 +158,26 @@ def score_rows(
     thresholds = {t: threshold if threshold is not None else card.threshold(t) for t in tasks}
     predictions = [int(is_relevant(s, thresholds[e.task])) for e, s in zip(examples, scores, strict=True)]
     return ScoredRows(loaded, scores, predictions, thresholds, [c.name for c in checkpoints])
+
+
+def as_trained(ckpt: Checkpoint, examples: list[Example], *, source: object) -> list[Example]:
+    """The rows as `ckpt` saw its training rows: a model trained on Apertium translations gets every
+    query translated by the same engine (as the service does for requests without query_en); for another
+    engine the data must bring its own query_en."""
+    spec = ckpt.card.input.translation
+    if spec is not None and spec.engine == "apertium":
+        from models.translation import ApertiumTranslator
+        from training.translate import add_translations
+
+        return add_translations(examples, ApertiumTranslator(languages=spec.languages), overwrite=True)
+    if ckpt.card.input.uses_translation and not any(e.query_en for e in examples):
+        log.warning(
+            "%s was trained with query translations but %s has no query_en; scores will suffer "
+            "(run `translate` first)",
+            ckpt.name,
+            source,
+        )
+    return examples
 
 
 def predict(

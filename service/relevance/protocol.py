@@ -52,10 +52,15 @@ class PairBase(BaseModel):
         min_length=1, json_schema_extra=NOT_BLANK, description="the search query, in any language"
     )
     language: str | None = Field(
-        None, max_length=35, description="query language (ISO 639-1, e.g. es); metrics only"
+        None,
+        max_length=35,
+        description="query language (ISO 639-1, e.g. es): labels metrics, and routes the translation of a "
+        "missing query_en for models trained with apertium translations",
     )
     query_en: str | None = Field(
-        None, description="English translation of the query (used if the model was trained with it)"
+        None,
+        description="English translation of the query (used if the model was trained with it; filled by "
+        "the service when absent and the model's engine is apertium)",
     )
     id: PairId | None = Field(None, description="echoed back in the result")
 

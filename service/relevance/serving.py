@@ -3,10 +3,11 @@
 `ScoringService.score` knows nothing of HTTP: the route (`api_router`) maps request bodies to pairs and
 results back to a response, and the edge (`service.http.cancel_on_disconnect`) cancels a call whose
 client went away. It is usable on its own for bulk scoring or tests, given a manager, a batcher and a
-cache (`service.app.build_services`). One call: lease the current deployment, encode the pairs with the
-served model's encoder (`service.encoding`), answer repeats from the score cache, send the rest through
-the shared micro-batcher to the backend, and apply the threshold (`models.is_relevant`). Cancelling the
-call (a client that left) cancels its batcher job, so its queued pairs are dropped, not scored.
+cache (`service.app.build_services`). One call: lease the current deployment, fill missing translations
+(`service.translation`), encode the pairs with the served model's encoder (`service.encoding`), answer
+repeats from the score cache, send the rest through the shared micro-batcher to the backend, and apply the
+threshold (`models.is_relevant`). Cancelling the call (a client that left) cancels its batcher job, so its
+queued pairs are dropped, not scored.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from service.encoding import encode
 from service.errors import ApiError, ErrorType
 from service.metrics import Metrics, language_label
 from service.settings import Settings
+from service.translation import QueryTranslations
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +50,14 @@ class ScoringService:
         batcher: MicroBatcher,
         cache: ScoreCache,
         metrics: Metrics,
+        translations: QueryTranslations,
     ) -> None:
         self.settings = settings
         self.manager = manager
         self.batcher = batcher
         self.cache = cache
         self.metrics = metrics
+        self.translations = translations
 
     async def score(
         self,
@@ -63,8 +67,9 @@ class ScoringService:
         threshold: float | None = None,
         languages: Sequence[str | None] | None = None,
     ) -> Scored:
-        """Score `pairs` of `task` on the model serving it now. `languages` (one per pair) only label
-        metrics. Raises `ApiError` (not ready, unknown task, overloaded, timeout, backend failure)."""
+        """Score `pairs` of `task` on the model serving it now. `languages` (one per pair) label metrics
+        and route the translation of a missing `query_en` (`service.translation`). Raises `ApiError` (not
+        ready, unknown task, overloaded, timeout, backend failure)."""
         if threshold is not None:
             try:
                 check_threshold(threshold)
@@ -72,6 +77,8 @@ class ScoringService:
                 raise ApiError(ErrorType.VALIDATION_ERROR, str(exc), param="threshold") from None
         async with self.manager.lease() as deployment:
             served = deployment.model_for(task)
+            # Before encoding: the score cache and the batcher key on the input the model reads.
+            pairs = await self.translations.fill(served.translation, pairs, languages)
             started = time.perf_counter()
             encoded = await encode(served.encoder, pairs)
             self.metrics.tokenization_duration.observe(time.perf_counter() - started)

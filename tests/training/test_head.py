@@ -213,3 +213,16 @@ def test_a_translated_run_embeds_english_queries_and_records_the_engine(
     # A shared folder must hold embeddings of the same encoder settings.
     with pytest.raises(ValueError, match="holds embeddings of"):
         embeddings_folder(translated.model_copy(update={"max_length": 64}))
+    # Offline predict gives the model the input it was trained on: Apertium's English, not the column's.
+    from models.loading import load_model, load_pair_encoder
+    from models.translation import ApertiumTranslator
+    from training.predict import predict
+    from training.translate import add_translations
+
+    ckpt = open_checkpoint(record["checkpoint"])
+    scores = predict(checkpoint=ckpt.path, data=config.data, out=tmp_path / "sub.jsonl")
+    as_trained = add_translations(examples, ApertiumTranslator(languages=["es", "fr"]), overwrite=True)
+    pairs = load_pair_encoder(ckpt).encode_batch([e.pair() for e in as_trained])
+    assert np.allclose(scores, load_model(ckpt).score_pairs(pairs), atol=1e-6)
+    column = load_model(ckpt).score_pairs(load_pair_encoder(ckpt).encode_batch([e.pair() for e in examples]))
+    assert not np.allclose(scores, column, atol=1e-6)
