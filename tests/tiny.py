@@ -12,7 +12,7 @@ from typing import Any
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
 
-from models import InputSpec, Task, TaskSpec, card_model_dir
+from models import InputSpec, Task, TaskSpec, TranslationSpec, card_model_dir
 
 # Enough multilingual text that the tiny vocabularies cover the scripts the tests use.
 CORPUS = [
@@ -293,6 +293,23 @@ def card_checkpoint(
         base_model=f"tiny-{arch}",
         input_spec=InputSpec(max_length=max_length, task_prefix=prefixes),
         thresholds=thresholds or dict.fromkeys(tasks, 0.5),
+    )
+    return path
+
+
+def apertium_checkpoint(
+    path: Path, *, name: str = "tiny-qc-apertium", languages: tuple[str, ...] = ("es", "fr"), seed: int = 3
+) -> Path:
+    """A QC checkpoint whose card says it was trained on Apertium translations of `languages` queries
+    (random tiny BERT, not trained): the service fills a missing `query_en` for it."""
+    tiny_bert(path, seed=seed)
+    spec = InputSpec(
+        max_length=64,
+        uses_translation=True,
+        translation=TranslationSpec(engine="apertium", languages=list(languages)),
+    )
+    card_model_dir(
+        path, name=name, tasks=[Task.QC], base_model="tiny-bert", input_spec=spec, thresholds={Task.QC: 0.5}
     )
     return path
 

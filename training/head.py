@@ -301,6 +301,12 @@ def run_head(config: HeadRunConfig) -> dict:
         head=head,
         extra={
             "thresholds": {config.task: threshold},
+            "threshold_protocol": (
+                f"F1-max on the pooled out-of-fold scores of {len(per_fold)} fold head(s) (folds "
+                f"{sorted(per_fold)} of {config.folds}), each trained on its fold's training rows with the "
+                "published head's settings and fixed epochs (nothing chosen on held-out rows); the published "
+                "head is trained the same way on all rows"
+            ),
             "metrics": {config.task: metrics},
             "training": {"recipe": "training.head", "config": config.model_dump(mode="json"), "oof": record},
         },

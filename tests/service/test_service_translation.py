@@ -15,7 +15,7 @@ import pytest
 import tiny
 from service_helpers import OfflineScorer, make_settings, metric_value, running, scrape
 
-from models import InputSpec, Task, TranslationSpec, card_model_dir
+from models import Task
 from models.translation import ApertiumTranslator
 from service.app import create_app
 
@@ -75,17 +75,7 @@ def fake_apertium(folder: Path, body: str) -> str:
 @pytest.fixture(scope="module")
 def translated_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A QC checkpoint whose card says it was trained on Apertium translations of es and fr queries."""
-    path = tiny.tiny_bert(tmp_path_factory.mktemp("ckpt") / "tiny-qc-apertium", seed=3)
-    spec = InputSpec(
-        max_length=64,
-        uses_translation=True,
-        translation=TranslationSpec(engine="apertium", languages=["es", "fr"]),
-    )
-    card_model_dir(
-        path, name="tiny-qc-apertium", tasks=[Task.QC], base_model="tiny-bert", input_spec=spec,
-        thresholds={Task.QC: 0.5},
-    )  # fmt: skip
-    return path
+    return tiny.apertium_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-qc-apertium")
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ def test_run_cross_validates_and_publishes_a_checkpoint(biencoder_run) -> None:
     card = ckpt.card
     assert card.kind == "bi-encoder" and card.num_labels == 1 and card.architecture == "Gemma3TextModel"
     assert card.thresholds[Task.QC] == pytest.approx(record["threshold_from_oof"])
+    assert card.threshold_protocol.startswith("F1-max on the pooled out-of-fold scores of 2 fold head(s)")
     assert card.metrics[Task.QC].roc_auc == pytest.approx(metrics["roc_auc"])
     assert card.training["recipe"] == "training.head"
     assert (ckpt.path / "relevance_head" / "model.safetensors").is_file() and (ckpt.path / "2_Dense").is_dir()
