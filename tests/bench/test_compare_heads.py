@@ -1,0 +1,47 @@
+"""bench.compare_heads: two head runs' saved out-of-fold scores compared on the same rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.compare_heads import compare, main
+
+
+def _write(config, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
+    return path
+
+
+def test_two_runs_compared_on_the_same_rows(biencoder_run, tmp_path: Path) -> None:
+    from training.head import run_head
+
+    config, record = biencoder_run
+    other = config.model_copy(
+        update={"name": "tiny-bi-qc-seed1", "head": config.head.model_copy(update={"seed": 1})}
+    )
+    other_record = run_head(other.model_copy(update={"models_dir": tmp_path / "m"}))
+
+    same = compare(config, config, groups={"es+fr": ["es", "fr"]}, rounds=50)
+    assert same["rows"]["all"]["delta"] == 0 and same["rows"]["all"]["ci95"] == [0, 0]
+
+    out = tmp_path / "cmp.json"
+    a, b = _write(config, tmp_path / "a.yaml"), _write(other, tmp_path / "b.yaml")
+    assert main(["--a", str(a), "--b", str(b), "--group", "es,fr", "--rounds", "50", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert rows["all"]["auc_a"] == pytest.approx(record["metrics"]["roc_auc"], abs=1e-4)
+    assert rows["all"]["auc_b"] == pytest.approx(other_record["metrics"]["roc_auc"], abs=1e-4)
+    assert rows["all"]["n"] == record["n"] and rows["es,fr"]["n"] == rows["es"]["n"] + rows["fr"]["n"]
+    low, high = rows["all"]["ci95"]
+    assert low <= high and result["command"].startswith("python -m bench.compare_heads --a")
+
+
+def test_a_run_not_made_is_named(biencoder_run) -> None:
+    config, _ = biencoder_run
+    never = config.model_copy(update={"name": "never", "head": config.head.model_copy(update={"epochs": 7})})
+    with pytest.raises(FileNotFoundError, match="run `python -m training head` on never first"):
+        compare(config, never, groups={}, rounds=10)
