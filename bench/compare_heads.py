@@ -16,6 +16,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,12 +36,12 @@ def oof_scores(config: HeadRunConfig, n_rows: int, folds: np.ndarray) -> np.ndar
     return scores
 
 
-def paired_auc(
-    labels: np.ndarray, a: np.ndarray, b: np.ndarray, *, rounds: int, seed: int
-) -> dict[str, float | int]:
+def paired_auc(labels: np.ndarray, a: np.ndarray, b: np.ndarray, *, rounds: int, seed: int) -> dict[str, Any]:
     """AUC of a and b on the same rows, B - A, and its 95 % paired bootstrap interval."""
     from sklearn.metrics import roc_auc_score
 
+    if labels.min() == labels.max():  # one class only (a small language): no AUC to compare
+        return {"n": len(labels), "auc_a": None, "auc_b": None, "delta": None, "ci95": None}
     rng = np.random.default_rng(seed)
     deltas = []
     for _ in range(rounds):
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'rows':<14}{'n':>7}{'AUC ' + result['a']:>34}{'AUC ' + result['b']:>42}{'B-A':>8}  95% CI")
     for name, row in result["rows"].items():
+        if row["delta"] is None:
+            print(f"{name:<14}{row['n']:>7}  one class only: no AUC")
+            continue
         print(
             f"{name:<14}{row['n']:>7}{row['auc_a']:>34}{row['auc_b']:>42}{row['delta']:>+8.4f}  "
             f"[{row['ci95'][0]:+.4f}, {row['ci95'][1]:+.4f}]"

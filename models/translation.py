@@ -57,7 +57,9 @@ def clean_text(text: str) -> str:
 
 
 def normalize_language(language: str | None) -> str:
-    return (language or "").strip().lower()
+    """A language code as a route key: "es-MX", "ES" and "es_ES" all route as "es", in training and in
+    the service alike."""
+    return (language or "").strip().lower().replace("_", "-").split("-")[0]
 
 
 def is_english(language: str | None) -> bool:

@@ -4,7 +4,8 @@ A model trained with translation augmentation reads `"<query> - <english>"` (`mo
 card names the engine that made the English (`input.translation`). Clients rarely send `query_en`; when
 the engine is Apertium (`models.translation.ApertiumTranslator`, which training ran too) the service
 translates the query itself, routed by the pair's `language`. A pair with no language, an English one or
-one without a route is scored untranslated, as training left such queries (no translation).
+one without a route is scored untranslated, as training left such queries (no translation); a pair
+that brings its own `query_en` keeps it (training replaced such a column with Apertium's: documented).
 
 `load_translation` is run per served model at load (a reload builds it anew from the new card), and
 `QueryTranslations.fill` by `ScoringService` before encoding, so the score cache and the batcher see the
@@ -62,8 +63,8 @@ class ServedTranslation:
 
 
 def source_language(language: str | None) -> str:
-    """A request's language as a route key: "es-MX", "ES" and "es_ES" all route as "es"."""
-    return normalize_language(language).replace("_", "-").split("-")[0]
+    """A request's language as a route key (`normalize_language`, as training routes it)."""
+    return normalize_language(language)
 
 
 def load_translation(checkpoint: Checkpoint, settings: Settings) -> ServedTranslation | None:

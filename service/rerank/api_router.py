@@ -38,7 +38,9 @@ def build_router(tasks: Sequence[Task]) -> APIRouter:
     ) -> RerankResponse:
         task = pick_task(body, served)
         check_limits(body, settings)
-        scored = await cancel_on_disconnect(request, scoring.score(task, to_inputs(task, body)))
+        pairs = to_inputs(task, body)
+        languages = [body.language] * len(pairs) if body.language else None
+        scored = await cancel_on_disconnect(request, scoring.score(task, pairs, languages=languages))
         return to_response(body, scored, request_id.get() or uuid4().hex)
 
     for path in PATHS:

@@ -90,6 +90,14 @@ class RerankRequestBase(BaseModel):
         "task when `task` is absent",
     )
     task: str | None = None  # `request_model`: one of the app's tasks
+    # An extension, like `task`: Cohere's body has no language. It labels metrics and routes the query's
+    # translation for a model trained on Apertium's (`service.translation`); without it, none.
+    language: str | None = Field(
+        None,
+        max_length=32,
+        description="the query's language (ISO code, e.g. es); a model trained on translated queries "
+        "gets the query translated as in training",
+    )
     # Cohere's other parameters, accepted so its clients work unchanged, and ignored: texts are ranked
     # whole, cut to the model's max length as the model card says.
     rank_fields: list[str] | None = Field(None, description="accepted and ignored: `text` is ranked")

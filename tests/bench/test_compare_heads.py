@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from bench.compare_heads import compare, main
+from bench.compare_heads import compare, main, paired_auc
 
 
 def _write(config, path: Path) -> Path:
@@ -27,6 +28,8 @@ def test_two_runs_compared_on_the_same_rows(biencoder_run, tmp_path: Path) -> No
 
     same = compare(config, config, groups={"es+fr": ["es", "fr"]}, rounds=50)
     assert same["rows"]["all"]["delta"] == 0 and same["rows"]["all"]["ci95"] == [0, 0]
+    one_class = paired_auc(np.ones(5), np.arange(5.0), np.arange(5.0), rounds=10, seed=0)
+    assert one_class == {"n": 5, "auc_a": None, "auc_b": None, "delta": None, "ci95": None}
 
     out = tmp_path / "cmp.json"
     a, b = _write(config, tmp_path / "a.yaml"), _write(other, tmp_path / "b.yaml")
