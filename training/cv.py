@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -76,11 +77,21 @@ class CVOutcome:
     folds: list[FoldOutcome] = field(default_factory=list)
 
 
+class StartingModel(Protocol):
+    """A model a fold starts from (its cross-task pre-training): what it is trained on and how, known
+    before it exists, and the model itself, trained on first use."""
+
+    @property
+    def identity(self) -> dict[str, Any]: ...
+
+    def path(self) -> Path: ...
+
+
 def train_fold(
-    config: RunConfig, examples: list[Example], folds: list[int], k: int, init_from: Path | None
+    config: RunConfig, examples: list[Example], folds: list[int], k: int, start: StartingModel | None
 ) -> tuple[FoldOutcome, np.ndarray]:
     """Fine-tune on every fold but k (less the other task's rows of fold k's queries), score fold k with
-    the last step (resumable)."""
+    the last step (resumable). `start` is trained only if the fold has to be."""
     fold_dir = config.work_dir / f"fold-{k}"
     done = fold_dir / "fold.json"
     held = [i for i, f in enumerate(folds) if f == k]
@@ -89,7 +100,8 @@ def train_fold(
         "ids": [examples[i].id for i in held],
         "data": fingerprint(examples),
         "train": config.train.model_dump(mode="json"),
-        "init_from": str(init_from) if init_from else None,
+        # What the starting model is, not where: a changed pre-training keeps its folder.
+        "init_from": start.identity if start else None,
         "protocol": FOLD_PROTOCOL,
     }
     if done.is_file():
@@ -118,6 +130,7 @@ def train_fold(
         len(rest) - len(train),
         len(held_out),
     )
+    init_from = start.path() if start else None
     started, cpu_started = time.perf_counter(), time.process_time()
     result: FinetuneResult = finetune(
         train=train, eval=held_out, config=config.train, output_dir=fold_dir, init_from=init_from, resume=True
@@ -155,7 +168,7 @@ def cross_validate(
     config: RunConfig,
     examples: list[Example],
     folds: list[int],
-    init_from: Callable[[int], Path | None] | None = None,
+    init_from: Callable[[int], StartingModel | None] | None = None,
 ) -> CVOutcome:
     """Every trained fold's model and out-of-fold scores; `init_from(k)` is fold k's starting model (its
     own cross-task pre-training, which must not have seen fold k's queries), None for the base."""

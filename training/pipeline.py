@@ -31,6 +31,7 @@ import json
 import logging
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,18 +121,46 @@ def load_pretrain_rows(config: RunConfig) -> list[Example] | None:
     return translate(config, rows)
 
 
+@dataclass(frozen=True)
+class Pretraining:
+    """Cross-task pre-training: fine-tune on the partner task's rows, merge; a fold or the final model
+    starts from it. Its identity (rows and settings) is known at once, the model is trained on first use."""
+
+    config: RunConfig
+    rows: list[Example]
+    name: str
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {
+            "data": fingerprint(self.rows),
+            "train": self.config.pretrain_config().model_dump(mode="json"),
+        }
+
+    def path(self) -> Path:
+        work = self.config.work_dir / self.name
+        prepare_dir(work, self.identity)
+        merged = work / "merged"
+        if (merged / "config.json").is_file():
+            log.info("reusing the cross-task pre-trained model %s", merged)
+            return merged
+        pre_config = self.config.pretrain_config()
+        result = finetune(train=self.rows, eval=None, config=pre_config, output_dir=work, resume=True)
+        on_main_process(export_merged, model_dir=result.model_dir, dest=merged)
+        return merged
+
+
 def pretrain(
     config: RunConfig,
     rows: list[Example] | None,
     held_out: Sequence[Example] = (),
     *,
     name: str = "pretrain",
-) -> Path | None:
-    """Cross-task pre-training: fine-tune on the partner task's `rows`, less those sharing a query with
-    `held_out` (a fold's held-out rows; none for the final model), merge; that model starts from it."""
+) -> Pretraining | None:
+    """The cross-task pre-training on the partner task's `rows`, less those sharing a query with
+    `held_out` (a fold's held-out rows; none for the final model)."""
     if rows is None:
         return None
-    pre_config = config.pretrain_config()
     kept = drop_held_out_queries(rows, held_out)
     if not kept:
         raise ValueError(
@@ -140,17 +169,7 @@ def pretrain(
         )
     if held_out:
         log.info("%s: %d of %d rows (the others share a held-out query)", name, len(kept), len(rows))
-    rows = kept
-    work = config.work_dir / name
-    identity = {"data": fingerprint(rows), "train": pre_config.model_dump(mode="json")}
-    prepare_dir(work, identity)
-    merged = work / "merged"
-    if (merged / "config.json").is_file():
-        log.info("reusing the cross-task pre-trained model %s", merged)
-        return merged
-    result = finetune(train=rows, eval=None, config=pre_config, output_dir=work, resume=True)
-    on_main_process(export_merged, model_dir=result.model_dir, dest=merged)
-    return merged
+    return Pretraining(config=config, rows=kept, name=name)
 
 
 def write_run_report(
@@ -224,13 +243,13 @@ def final_steps(config: RunConfig, cv: CVOutcome | None, n_all: int) -> tuple[in
 
 
 def train_final(
-    config: RunConfig, examples: list[Example], steps: int | None, init_from: Path | None
+    config: RunConfig, examples: list[Example], steps: int | None, start: Pretraining | None
 ) -> FinetuneResult:
     final_config = config.train if steps is None else config.train.model_copy(update={"max_steps": steps})
     identity = {
         "data": fingerprint(examples),
         "train": final_config.model_dump(mode="json"),
-        "init_from": str(init_from) if init_from else None,
+        "init_from": start.identity if start else None,
     }
     work = config.work_dir / "final"
     prepare_dir(work, identity)
@@ -247,7 +266,7 @@ def train_final(
         eval=None,
         config=final_config,
         output_dir=config.work_dir / "final",
-        init_from=init_from,
+        init_from=start.path() if start else None,
         resume=True,
     )
 

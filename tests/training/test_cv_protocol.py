@@ -131,8 +131,24 @@ def test_cross_task_pretraining_never_sees_a_held_out_query(recorder: Recorder, 
     assert recorder.trainings["final"]["init_from"] == config.work_dir / "pretrain" / "merged"
 
 
+def test_a_resumed_run_retrains_only_what_its_pretraining_changed(recorder: Recorder, tmp_path: Path) -> None:
+    config = make_config(tmp_path, pretrain=True)
+    pipeline.run(config)
+    recorder.trainings.clear()
+    pipeline.run(config)  # finished folds are not retrained, nor their pre-training run again
+    assert sorted(recorder.trainings) == ["final", "pretrain"]  # the final model's files were not kept
+    recorder.trainings.clear()
+    # Another pre-training keeps its folder, but is another starting model: every fold trains again.
+    changed = config.model_copy(update={"pretrain_overrides": {"learning_rate": 1e-3}})
+    pipeline.run(changed)
+    retrained = {f"fold-{k}" for k in range(3)} | {f"pretrain-fold{k}" for k in range(3)}
+    assert retrained <= set(recorder.trainings)
+
+
 def test_a_joint_fold_holds_out_both_tasks_rows_of_its_queries(recorder: Recorder, tmp_path: Path) -> None:
-    pipeline.run(make_config(tmp_path, tasks=["qc", "qi"]))
+    config = make_config(tmp_path, tasks=["qc", "qi"])
+    pipeline.run(config)
+    loaded = sum(len(load_examples(path, task=task)[0]) for task, path in config.data.items())
     dropped = 0
     for k in range(3):
         fold = recorder.trainings[f"fold-{k}"]
@@ -140,13 +156,17 @@ def test_a_joint_fold_holds_out_both_tasks_rows_of_its_queries(recorder: Recorde
         for task in (Task.QC, Task.QI):
             held_other = queries([e for e in held if e.task is not task])
             assert not queries([e for e in train if e.task is task]) & held_other
-        dropped += 2 * N - len(held) - len(train)
+        dropped += loaded - len(held) - len(train)
     assert dropped > 0  # the data share queries, so the rule had rows to drop
 
 
-def test_the_last_step_is_scored_and_the_final_model_trains_the_fold_schedule(
+def test_no_best_step_is_loaded_and_the_final_model_trains_the_fold_schedule(
     recorder: Recorder, tmp_path: Path
 ) -> None:
+    from training.finetune import training_arguments
+
+    args = training_arguments(make_config(tmp_path / "args").train, tmp_path / "out", has_eval=True)
+    assert args.load_best_model_at_end is False and args.eval_strategy == "steps"
     config = make_config(tmp_path)
     pipeline.run(config)
     folds = [recorder.trainings[f"fold-{k}"] for k in range(3)]

@@ -274,8 +274,18 @@ def spanish_toy(path: Path, n: int = 48) -> Path:
     return path
 
 
-def test_apertium_fills_query_en_with_or_without_a_cache(apertium, tmp_path):
+def test_apertium_fills_query_en_with_or_without_a_cache(apertium, tmp_path, monkeypatch):
+    from models.translation import ApertiumTranslator
     from training.pipeline import translate
+
+    calls = []
+    real_translate = ApertiumTranslator.translate
+
+    def counted(self, texts, **kwargs):
+        calls.append(len(texts))
+        return real_translate(self, texts, **kwargs)
+
+    monkeypatch.setattr(ApertiumTranslator, "translate", counted)
 
     data = spanish_toy(tmp_path / "qc.jsonl")
     examples = load_examples(data)[0]
@@ -286,8 +296,11 @@ def test_apertium_fills_query_en_with_or_without_a_cache(apertium, tmp_path):
     for cache in (None, tmp_path / "cache" / "apertium.jsonl"):
         translation = {"engine": "apertium"} | ({"cache": str(cache)} if cache else {})
         config = load_run_config(write_config(tmp_path / "run.yaml", **fields, translation=translation))
-        for _ in range(2):  # with a cache, the second pass reads it alone
+        for attempt in range(2):  # with a cache, the second pass reads it alone
+            calls.clear()
             out = {e.id: e for e in translate(config, examples)}
+            # Apertium runs unless the cache already holds every query (the second pass with one).
+            assert bool(calls) is not bool(cache and attempt), calls
             # Apertium's English replaces the column's on Spanish rows; English rows keep their query.
             assert all(out[e.id].query_en == english[e.query] != e.query for e in spanish)
             assert all(out[e.id].query_en == e.query for e in examples if e.language == "en")
