@@ -140,7 +140,7 @@ def test_the_cli_writes_every_variant_for_both_tasks(measured) -> None:
     assert {t: r["n"] for t, r in result["tasks"].items()} == {"qc": ROWS, "qi": ROWS}
     assert set(result["variants"]) == {"separate", "cross_task", "joint"}
     for variant in result["variants"].values():
-        assert variant["seconds"] > 0 and set(variant["tasks"]) == {"qc", "qi"}
+        assert variant["seconds"] >= 0 and set(variant["tasks"]) == {"qc", "qi"}  # rounded: 0.0 on tiny data
         for task in variant["tasks"].values():
             assert 0.0 <= task["metrics"]["roc_auc"] <= 1.0 and task["metrics"]["by_language"]
             assert set(task["per_fold"]) == {"0", "1"}
