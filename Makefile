@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[train,dev,bases]"
+	$(PIP) install -q -e ".[train,dev,bases,serving-onnx]"
 	touch $@
 
 setup: $(VENV)/.installed

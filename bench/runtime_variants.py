@@ -18,8 +18,6 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import torch
-
     from models.biencoder import BiEncoderModel
 
 Builder = Callable[..., "BiEncoderModel"]  # (base, *, threads, workdir) -> the model to time
@@ -74,81 +72,13 @@ def int8_dynamic(base: BiEncoderModel, **_: Any) -> BiEncoderModel:
     return _variant(base, model, head)
 
 
-def export_module(model: Any) -> torch.nn.Module:
-    """The transformer as `(input_ids, attention_mask) -> last_hidden_state`. A bidirectional Gemma 3
-    (EmbeddingGemma) gets its attention masks built here from the padding mask in plain tensor ops, the
-    masks transformers builds for it (padding keys off; sliding layers see |i - j| < window): the
-    TorchScript exporter fails inside transformers' own mask builders ("unordered_map::at")."""
-    import torch
-
-    config = model.config
-    bidirectional = bool(getattr(config, "use_bidirectional_attention", False))
-    if bidirectional and config._attn_implementation != "sdpa":
-        raise ValueError(f"export builds boolean (sdpa) masks; the model uses {config._attn_implementation}")
-
-    class Exported(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            mask: Any = attention_mask
-            if bidirectional:
-                n = input_ids.shape[1]
-                full = attention_mask.bool()[:, None, None, :].expand(-1, 1, n, -1)
-                pos = torch.arange(n, device=input_ids.device)
-                near = (pos[:, None] - pos[None, :]).abs() < config.sliding_window
-                mask = {"full_attention": full, "sliding_attention": full & near}
-            return self.model(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
-
-    return Exported().eval()
-
-
-class _OrtTransformer:
-    """An ONNX Runtime session where `SentenceEncoder.embed_ids` calls its transformer."""
-
-    def __init__(self, session: Any, config: Any) -> None:
-        import torch
-
-        self.session, self.config, self.device = session, config, torch.device("cpu")
-
-    def __call__(self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> SimpleNamespace:
-        import torch
-
-        feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
-        (hidden,) = self.session.run(["last_hidden_state"], feeds)
-        return SimpleNamespace(last_hidden_state=torch.from_numpy(hidden))
-
-
 def onnx_runtime(base: BiEncoderModel, *, threads: int, workdir: Path, **_: Any) -> BiEncoderModel:
-    """The transformer exported to `workdir` (TorchScript exporter, dynamic batch and length) and run by
-    ONNX Runtime on the CPU with the baseline's thread count, every graph optimisation on."""
-    import onnxruntime as ort
-    import torch
+    """The transformer exported to `workdir` and run by ONNX Runtime on the CPU with the baseline's thread
+    count (`models.onnx_export`: what the torch backend serves with RELEVANCE_ENCODER_RUNTIME=onnxruntime)."""
+    from models.onnx_export import onnx_transformer
 
-    model = base.encoder.model
     pad = base.encoder.tokenizer.pad_token_id or 0
-    ids = torch.full((2, 8), pad, dtype=torch.long)
-    ids[0], ids[1, :5] = torch.arange(2, 10), torch.arange(2, 7)
-    mask = (torch.arange(8) < torch.tensor([[8], [5]])).long()  # one row padded: the mask path is traced
-    axes = {0: "batch", 1: "length"}
-    path = Path(workdir) / "encoder.onnx"
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer and deprecation warnings, one per layer
-        torch.onnx.export(
-            export_module(model),
-            (ids, mask),
-            str(path),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-            dynamo=False,  # the dynamo exporter needs onnxscript as well as onnx
-        )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return _variant(base, _OrtTransformer(session, model.config))
+    return _variant(base, onnx_transformer(base.encoder.model, pad_id=pad, threads=threads, workdir=workdir))
 
 
 def torch_compile(base: BiEncoderModel, **_: Any) -> BiEncoderModel:

@@ -111,6 +111,13 @@ class BiEncoderModel:
         encoder = SentenceEncoder.load(Path(path))
         return cls(encoder, RelevanceHead.load(Path(path), text=encoder.text), **kwargs)
 
+    def close(self) -> None:
+        """Free what the encoder's transformer holds outside torch: an ONNX Runtime session and the folder
+        of its exported graph (`models.onnx_export`), which no garbage collection should be left to remove."""
+        release = getattr(self.encoder.model, "close", None)
+        if callable(release):
+            release()
+
     def _embed(self, ids: Sequence[Ids], *, batch_size: int = 32) -> dict[Ids, torch.Tensor]:
         distinct = sorted(set(ids), key=len)  # length-sorted batches pad little
         out: dict[Ids, torch.Tensor] = {}

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from models import Checkpoint, CheckpointError, ModelStore, PairEncoder, PairInput, Task
 from service.backends import Backend, BackendFactory
+from service.backends.base import runtime_of
 from service.encoding import load_encoder
 from service.errors import ApiError, ErrorType, not_ready
 from service.metrics import Metrics
@@ -379,6 +380,7 @@ class ModelManager:
                 {
                     "tasks": [t.value for t, m in self.current.models.items() if m is served],
                     "backend": served.backend.name,
+                    "runtime": runtime_of(served.backend),
                     "path": str(served.checkpoint.path),
                     "card": served.checkpoint.card,
                 }

@@ -24,6 +24,8 @@ ENV_PREFIX = "RELEVANCE_"
 MAX_BATCH_PAIRS = 4096  # the most `batch_max_pairs` may be
 # What a reload does once `auto` is resolved (`Settings.resolved_reload_strategy`).
 ReloadStrategy = Literal["side_by_side", "replace"]
+# What runs a bi-encoder's transformer on the torch backend (`Settings.encoder_runtime`).
+EncoderRuntime = Literal["torch", "onnxruntime"]
 
 
 def task_model_key(task: Task) -> str:
@@ -152,6 +154,13 @@ class Settings(BaseSettings):
         True,
         description="torch backend: run the model under torch.compile (frozen weights, ~2x on CPU; "
         "compiles ~30 s while warming up, needs a C++ compiler on CPU; falls back to eager if it fails)",
+    )
+    encoder_runtime: EncoderRuntime = Field(
+        "torch",
+        description="torch backend, bi-encoders on the CPU: what runs the sentence encoder's transformer. "
+        "onnxruntime exports it to ONNX at load (a temporary folder, removed when the model closes) and "
+        "checks it against torch (max |Δ| <= 1e-4 on embeddings); a failed export or check logs a warning "
+        "and serves with torch. Needs the serving-onnx extra; cross-encoders and vLLM ignore it",
     )
     backend_options: dict[str, Any] = Field(
         default_factory=dict, description="backend-specific options as JSON (e.g. vLLM engine arguments)"

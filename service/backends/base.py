@@ -55,5 +55,12 @@ class ExposesMetrics(Protocol):
     def metrics_registries(self) -> Sequence[object]: ...
 
 
+def runtime_of(backend: Backend) -> str:
+    """What runs `backend`'s model: its `runtime` attribute where it has one (the torch backend: "torch",
+    or "onnxruntime" when ONNX Runtime runs a bi-encoder's transformer, `Settings.encoder_runtime`), else
+    the backend's name. Optional, so a backend that is its own runtime (vLLM) need not say it twice."""
+    return str(getattr(backend, "runtime", backend.name))
+
+
 class BackendError(RuntimeError):
     """The runtime failed (engine dead, out of memory); the service answers 503."""

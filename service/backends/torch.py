@@ -3,7 +3,9 @@
 Inference runs in one dedicated worker thread, so the event loop keeps accepting and encoding requests
 while a batch is computed (torch releases the GIL inside its kernels); batches reach the thread one after
 another, which is what a CPU wants. The backend never tokenizes a request (`service.encoding` does); it
-builds an encoder only to compile for the shapes served traffic has.
+builds an encoder only to compile for the shapes served traffic has. A bi-encoder's transformer may run
+under ONNX Runtime instead of eager torch (`RELEVANCE_ENCODER_RUNTIME=onnxruntime`, `models.onnx_export`):
+set up at load, falling back to torch whenever it cannot be.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from models import Checkpoint, EncodedPair, Task
+from models.biencoder import BiEncoderModel
 from models.inference import CompiledModel, shape_batches
 from service.backends.base import BackendError, BackendLimits
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-    from service.settings import Settings
+    from service.settings import EncoderRuntime, Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +39,18 @@ class TorchBackend:
         self,
         *,
         checkpoint: Checkpoint,
-        model: PreTrainedModel,
+        model: PreTrainedModel | BiEncoderModel,
         pad_id: int,
         executor: ThreadPoolExecutor,
         max_batch_pairs: int,
         max_batch_tokens: int,
         batch_cost_tokens: int | None,
         length_sorted: bool = True,
+        runtime: EncoderRuntime = "torch",
     ) -> None:
         self.checkpoint = checkpoint
         self.model = model
+        self.runtime = runtime  # what runs the model's transformer (`service.backends.base.runtime_of`)
         self.pad_id = pad_id
         self._executor = executor
         self._limits = BackendLimits(
@@ -93,6 +98,8 @@ class TorchBackend:
         await asyncio.to_thread(self._executor.shutdown, wait=True)
         if isinstance(self.model, CompiledModel):
             self.model.release()  # else inductor's module cache keeps its frozen weights for good
+        elif isinstance(self.model, BiEncoderModel):
+            self.model.close()  # an ONNX Runtime session's exported graph lives in a temporary folder
         self.model = None  # type: ignore[assignment]
 
 
@@ -124,6 +131,47 @@ def _compiled(
     return compiled
 
 
+def _encoder_runtime(
+    model: PreTrainedModel | BiEncoderModel, *, checkpoint: Checkpoint, settings: Settings
+) -> EncoderRuntime:
+    """Apply `settings.encoder_runtime` to a freshly loaded model; the runtime that then runs it. ONNX
+    Runtime is a speed lever, never a reason not to serve: whatever stops it (not a bi-encoder, not fp32 on
+    the CPU, the extra not installed, a failed export or check) is logged and the model serves with torch."""
+    import time
+
+    import torch
+
+    from models.onnx_export import serve_with_onnxruntime
+
+    if settings.encoder_runtime == "torch":
+        return "torch"
+    name = checkpoint.name
+    if not isinstance(model, BiEncoderModel):
+        log.warning(
+            "RELEVANCE_ENCODER_RUNTIME=onnxruntime applies to bi-encoders only; this cross-encoder is "
+            "served with torch",
+            extra={"model": name},
+        )
+        return "torch"
+    started = time.monotonic()
+    threads = torch.get_num_threads()  # the backend's, set from RELEVANCE_NUM_THREADS before the load
+    try:
+        max_length = checkpoint.card.input.max_length  # the check's texts are cut as served ones are
+        delta = serve_with_onnxruntime(model.encoder, threads=threads, max_length=max_length)
+    except Exception as exc:
+        log.warning(
+            "ONNX Runtime could not take over the bi-encoder's transformer; serving it with torch",
+            extra={"model": name, "error": repr(exc)[:500]},
+        )
+        return "torch"
+    seconds = round(time.monotonic() - started, 1)
+    log.info(
+        "bi-encoder transformer served by ONNX Runtime",
+        extra={"model": name, "threads": threads, "max_abs_delta": delta, "seconds": seconds},
+    )
+    return "onnxruntime"
+
+
 async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBackend:
     """Load the weights in the backend's own worker thread (keeps the event loop free)."""
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"torch-{checkpoint.name}")
@@ -143,6 +191,7 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBa
         cross_encoder = checkpoint.card.kind == "cross-encoder"
         if settings.torch_compile and cross_encoder:
             model = _compiled(model, checkpoint=checkpoint, pad_id=pad_id, task=checkpoint.card.tasks[0])
+        runtime = _encoder_runtime(model, checkpoint=checkpoint, settings=settings)
         return TorchBackend(
             checkpoint=checkpoint,
             model=model,
@@ -154,6 +203,7 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> TorchBa
             # or sorting batches by pair length would only split a request's pairs and embed its query again.
             batch_cost_tokens=settings.batch_cost_tokens if cross_encoder else None,
             length_sorted=cross_encoder,
+            runtime=runtime,
         )
 
     try:

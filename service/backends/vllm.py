@@ -173,6 +173,12 @@ async def load_backend(checkpoint: Checkpoint, *, settings: Settings) -> VllmBac
     from models.vllm_engine import engine_kwargs
 
     card = checkpoint.card
+    if settings.encoder_runtime != "torch":
+        log.warning(
+            "RELEVANCE_ENCODER_RUNTIME applies to bi-encoders on the torch backend only: vLLM runs this "
+            "model",
+            extra={"model": card.name, "encoder_runtime": settings.encoder_runtime},
+        )
     args = AsyncEngineArgs(**engine_kwargs(checkpoint, dtype=settings.dtype, **engine_options(settings)))
     log.info("starting vLLM engine", extra={"model": card.name, "dtype": args.dtype})
     failure = None

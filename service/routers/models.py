@@ -19,6 +19,11 @@ class ModelInfo(BaseModel):
     name: str
     tasks: list[Task]
     backend: str
+    runtime: str = Field(
+        description="what runs the model: the backend's own runtime (torch, vllm), or onnxruntime where ONNX "
+        "Runtime runs a bi-encoder's transformer on the torch backend (RELEVANCE_ENCODER_RUNTIME, once its "
+        "load check passed)"
+    )
     thresholds: dict[Task, float]
     max_length: int
     card: dict[str, Any] = Field(description="the full model card (relevance.json)")
@@ -34,6 +39,7 @@ def model_infos(manager: ModelManager) -> list[ModelInfo]:
             name=m["card"].name,
             tasks=m["tasks"],
             backend=m["backend"],
+            runtime=m["runtime"],
             thresholds=m["card"].thresholds,
             max_length=m["card"].input.max_length,
             card=m["card"].model_dump(mode="json"),
