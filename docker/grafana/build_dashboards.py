@@ -537,6 +537,32 @@ def model_traffic() -> dict[str, Any]:
             max=1,
         ),
         Panel(
+            "Query translation (models trained on Apertium's)",
+            [
+                (
+                    f"sum by (language) (rate(relevance_translations_total{{{SEL}}}[{RI}]))",
+                    "translated {{language}}",
+                ),
+                (f"sum(rate(relevance_translation_cache_hits_total{{{SEL}}}[{RI}]))", "cache hits"),
+                (
+                    f"sum by (reason) (rate(relevance_translation_failures_total{{{SEL}}}[{RI}]))",
+                    "scored untranslated: {{reason}}",
+                ),
+            ],
+            unit="short",
+            min=0,
+            description="Pairs whose missing query_en the service filled (per second): engine translations "
+            "by language, cache hits, and pairs scored untranslated because translation failed, timed out "
+            "or Apertium is missing (alert RelevanceTranslationFailing).",
+        ),
+        Panel(
+            "Translation engine call time",
+            _quantiles("relevance_translation_duration_seconds", "", SEL),
+            unit="s",
+            min=0,
+            description="One Apertium call, which takes every query that queued while the previous one ran.",
+        ),
+        Panel(
             "Loaded models",
             [(f"relevance_model_info{{{SEL}}}", "")],
             kind="table",

@@ -18,13 +18,20 @@ def _write(config, path: Path) -> Path:
 
 
 def test_two_runs_compared_on_the_same_rows(biencoder_run, tmp_path: Path) -> None:
-    from training.head import run_head
+    from training.head import embeddings_folder, run_head
 
     config, record = biencoder_run
+    # Its own work dir (the session run's stays as the head tests expect it), the session's embeddings.
     other = config.model_copy(
-        update={"name": "tiny-bi-qc-seed1", "head": config.head.model_copy(update={"seed": 1})}
+        update={
+            "name": "tiny-bi-qc-seed1",
+            "head": config.head.model_copy(update={"seed": 1}),
+            "work_dir": tmp_path / "work",
+            "embeddings_cache": embeddings_folder(config),
+            "models_dir": tmp_path / "m",
+        }
     )
-    other_record = run_head(other.model_copy(update={"models_dir": tmp_path / "m"}))
+    other_record = run_head(other)
 
     same = compare(config, config, groups={"es+fr": ["es", "fr"]}, rounds=50)
     assert same["rows"]["all"]["delta"] == 0 and same["rows"]["all"]["ci95"] == [0, 0]
