@@ -271,13 +271,31 @@ def _dead_panels(prom: Prom, *, vllm: bool) -> list[str]:
     return dead
 
 
+def translated(checkpoint: Path) -> Path:
+    """`checkpoint` (a copy) carded as trained on Apertium's translations: its es/fr/pt pairs without
+    query_en are translated by the service, which feeds the translation panels."""
+    from models import CARD_FILENAME, ModelCard, TranslationSpec
+
+    card = ModelCard.read(checkpoint / CARD_FILENAME)
+    spec = TranslationSpec(engine="apertium", languages=["es", "fr", "pt"])
+    inputs = card.input.model_copy(update={"uses_translation": True, "translation": spec})
+    card.model_copy(update={"input": inputs}).write(checkpoint / CARD_FILENAME)
+    return checkpoint
+
+
 def test_every_panel_and_rule_returns_data(
-    prometheus_bin: str, qc_checkpoint: Path, joint_checkpoint: Path, tmp_path: Path, with_training_rates
+    prometheus_bin: str,
+    qc_checkpoint: Path,
+    joint_checkpoint: Path,
+    tmp_path: Path,
+    with_training_rates,
+    apertium,
 ) -> None:
     factory = FlakyFactory()
     settings = Settings(
         _env_file=None,
-        qc_model=str(with_training_rates(qc_checkpoint, LANGUAGES)),  # the cards' rates feed panels too
+        # The cards' rates feed panels too, and the QC model translates queries (the translation panels).
+        qc_model=str(translated(with_training_rates(qc_checkpoint, LANGUAGES))),
         qi_model=str(with_training_rates(joint_checkpoint, LANGUAGES)),
         models_dir=tmp_path / "store",
         api_keys=API_KEY,
