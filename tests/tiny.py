@@ -326,3 +326,14 @@ TOY_TASK = TaskSpec(
     warmup=("running shoes", "trail running shoes"),
     check_pairs=(("running shoes", "trail runners"), ("garden hose", "tea cup")),
 )
+
+
+def fake_apertium(folder: Path, body: str) -> str:
+    """An `apertium` that lists the real modes and runs `body` for a translation: a fake engine
+    only to make translation fail or hang."""
+    folder.mkdir(exist_ok=True)
+    path = folder / "apertium"
+    modes = r"spa-eng\nfr-es\npt-es\nita-spa\n"
+    path.write_text(f'#!/bin/sh\nif [ "$1" = -l ]; then printf "{modes}"; exit 0; fi\n{body}\n')
+    path.chmod(0o755)
+    return str(path)

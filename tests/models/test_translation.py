@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import tiny
 
 from models.translation import SEPARATOR, ApertiumTranslator, TranslationError, clean_text
 
@@ -65,16 +66,6 @@ def test_a_missing_binary_says_what_to_install() -> None:
         ApertiumTranslator(binary="no-such-apertium")
 
 
-def _fake_apertium(folder: Path, body: str) -> str:
-    """An `apertium` that lists the real modes and runs `body` for a translation."""
-    folder.mkdir(exist_ok=True)
-    path = folder / "apertium"
-    modes = r"spa-eng\nfr-es\npt-es\nita-spa\n"
-    path.write_text(f'#!/bin/sh\nif [ "$1" = -l ]; then printf "{modes}"; exit 0; fi\n{body}\n')
-    path.chmod(0o755)
-    return str(path)
-
-
 def _running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -86,7 +77,7 @@ def _running(pid: int) -> bool:
 def test_a_timeout_kills_the_pipeline_and_raises(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     # The script waits on a child, as apertium's pipeline stages are: the timeout must end both.
-    binary = _fake_apertium(tmp_path / "a", f"sleep 30 & echo $! > {pid_file}; wait")
+    binary = tiny.fake_apertium(tmp_path / "a", f"sleep 30 & echo $! > {pid_file}; wait")
     slow = ApertiumTranslator(binary=binary, timeout_s=0.5)
     started = time.monotonic()
     with pytest.raises(TranslationError, match=r"spa-eng took longer than 0\.5s"):
@@ -100,10 +91,10 @@ def test_a_timeout_kills_the_pipeline_and_raises(tmp_path: Path) -> None:
 
 
 def test_a_failing_or_silent_engine_raises(tmp_path: Path) -> None:
-    failing = ApertiumTranslator(binary=_fake_apertium(tmp_path / "a", "echo broken >&2; exit 3"))
+    failing = ApertiumTranslator(binary=tiny.fake_apertium(tmp_path / "a", "echo broken >&2; exit 3"))
     with pytest.raises(TranslationError, match=r"status 3.*broken"):
         failing.translate(["vestido rojo"], source_languages=["es"])
     # A pipeline stage missing (cg-proc) leaves the status 0 and no output.
-    silent = ApertiumTranslator(binary=_fake_apertium(tmp_path / "b", "cat > /dev/null"))
+    silent = ApertiumTranslator(binary=tiny.fake_apertium(tmp_path / "b", "cat > /dev/null"))
     with pytest.raises(TranslationError, match="failed"):
         silent.translate(["vestido rojo"], source_languages=["es"])

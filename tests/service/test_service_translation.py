@@ -62,16 +62,6 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def fake_apertium(folder: Path, body: str) -> str:
-    """An `apertium` that lists the real modes and runs `body` for a translation."""
-    folder.mkdir(exist_ok=True)
-    path = folder / "apertium"
-    modes = r"spa-eng\nfr-es\npt-es\nita-spa\n"
-    path.write_text(f'#!/bin/sh\nif [ "$1" = -l ]; then printf "{modes}"; exit 0; fi\n{body}\n')
-    path.chmod(0o755)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def translated_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A QC checkpoint whose card says it was trained on Apertium translations of es and fr queries."""
@@ -182,7 +172,7 @@ def test_a_failing_translator_leaves_pairs_untranslated_and_counted(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    binary = fake_apertium(tmp_path, body) if body else str(tmp_path / "no-such-apertium")
+    binary = tiny.fake_apertium(tmp_path, body) if body else str(tmp_path / "no-such-apertium")
     settings = make_settings(
         model=str(translated_checkpoint), apertium_binary=binary, translation_timeout_s=0.5, cache_size=0
     )
