@@ -140,10 +140,10 @@ def table(results: dict) -> str:
 
 
 def save(path: Path, results: dict) -> None:
-    from models.io import atomic_write_text
+    from models.io import atomic_write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(results, indent=2) + "\n")
+    atomic_write_json(path, results)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ bootstrap resamples rows (the same rows for both runs), so the interval is of B 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -20,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from training.head import HeadRunConfig, _cv_key, load_head_config
+from training.head import HeadRunConfig, load_head_config, oof_path
 
 
 def oof_scores(config: HeadRunConfig, n_rows: int, folds: np.ndarray) -> np.ndarray:
     """The run's saved out-of-fold scores in row order; an unscored fold is an error."""
     scores = np.full(n_rows, np.nan)
     for k in range(config.folds):
-        saved = config.work / f"oof-{_cv_key(config)}-fold{k}.npy"
+        saved = oof_path(config, k)
         if not saved.is_file():
             raise FileNotFoundError(
                 f"{saved} not found: run `python -m training head` on {config.name} first"
@@ -111,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             f"[{row['ci95'][0]:+.4f}, {row['ci95'][1]:+.4f}]"
         )
     if args.out:
-        from models.io import atomic_write_text
+        from models.io import atomic_write_json
 
-        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+        atomic_write_json(args.out, result)
     return 0
 
 

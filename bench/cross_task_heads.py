@@ -26,7 +26,6 @@ Metrics from `training.evaluate`: OOF ROC-AUC and F1 at the OOF-tuned threshold,
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shlex
 import sys
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models import Task
-from models.io import atomic_write_text
+from models.io import atomic_write_json
 from training.head import HeadRunConfig, load_head_config
 from training.head_fit import HeadSettings, fit_head, head_scores
 from training.splits import drop_held_out_queries
@@ -131,13 +130,13 @@ def load_task(config: HeadRunConfig, encoder: SentenceEncoder) -> TaskRows:
     from models.biencoder import BiPairEncoder
     from models.head import head_inputs
     from training.data import load_examples
-    from training.head import _embedded, embeddings_folder
+    from training.head import embed_examples, embeddings_folder
     from training.splits import make_folds
 
     examples, _ = load_examples(config.data, task=config.task)
     folds = np.asarray(make_folds(examples, n_folds=config.folds, seed=config.seed))
     pairs = BiPairEncoder(encoder.text, config.input)
-    q, t, embedded = _embedded(examples, encoder=encoder, pairs=pairs, cache=embeddings_folder(config))
+    q, t, embedded = embed_examples(examples, encoder=encoder, pairs=pairs, cache=embeddings_folder(config))
     labels = torch.tensor([e.label for e in examples], dtype=torch.float32)
     return TaskRows(config, examples, folds, head_inputs(q, t, None, kind="mlp"), labels, embedded)
 
@@ -207,22 +206,15 @@ def run_fold(
 
 def _metrics(d: TaskRows, scores: np.ndarray) -> dict:
     """OOF metrics of one task's scores (NaN where a fold was not run), as the head recipe reports them."""
-    from training.evaluate import compute_metrics, per_fold_metrics, tune_threshold
+    from training.evaluate import oof_metrics
 
-    scored = ~np.isnan(scores)
-    y = d.y.numpy().astype(int)
     languages = [e.language for e in d.examples]
-    threshold = tune_threshold(y[scored], scores[scored])
-    metrics = compute_metrics(
-        labels=y[scored],
-        scores=scores[scored],
-        languages=[lang for lang, s in zip(languages, scored, strict=True) if s],
-        threshold=threshold,
-    )
-    per_fold = per_fold_metrics(
-        labels=y, scores=scores, languages=languages, folds=d.folds, threshold=threshold
-    )
-    return {"threshold_from_oof": threshold, "metrics": metrics.model_dump(), "per_fold": per_fold}
+    report = oof_metrics(labels=d.y.numpy(), scores=scores, languages=languages, folds=d.folds)
+    return {
+        "threshold_from_oof": report.threshold,
+        "metrics": report.metrics.model_dump(),
+        "per_fold": report.per_fold,
+    }
 
 
 def measure(configs: Mapping[Task, HeadRunConfig], only_folds: Sequence[int] | None = None) -> dict:
@@ -356,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {"command": shlex.join(["python", "-m", "bench.cross_task_heads", *argv])} | measure(
         configs, folds
     )
-    atomic_write_text(args.out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(args.out, result)
     print(table(result))
     print(f"wrote {args.out}")
     return 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import resource
 import sys
 import time
@@ -144,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from models import Task
-    from models.io import atomic_write_text
+    from models.io import atomic_write_json
     from training.data import load_examples
-    from training.evaluate import compute_metrics, per_fold_metrics, tune_threshold
+    from training.evaluate import oof_metrics
     from training.splits import make_folds
 
     data = args.data or DEFAULT_DATA[args.task]
@@ -170,11 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     oof, fit_s = fold_scores(x, labels, folds, list(range(args.folds)), C=args.C)
     languages = [e.language for e in examples]
-    threshold = tune_threshold(labels, oof)
-    metrics = compute_metrics(labels=labels, scores=oof, languages=languages, threshold=threshold)
-    per_fold = per_fold_metrics(
-        labels=labels, scores=oof, languages=languages, folds=folds, threshold=threshold
-    )
+    report = oof_metrics(labels=labels, scores=oof, languages=languages, folds=folds)
+    threshold, metrics, per_fold = report.threshold, report.metrics, report.per_fold
     result = {
         "system": f"probe-{args.encoder}-lr",
         "task": args.task,
@@ -192,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "per_fold": per_fold,
         "metrics": metrics.model_dump(),
     }
-    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+    atomic_write_json(out, result)
     dump = metrics.model_dump()
     print(
         f"{args.encoder} probe, {args.task}, {args.folds}-fold group CV, n={len(examples)}: threshold "

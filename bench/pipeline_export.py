@@ -89,7 +89,7 @@ def summarise(run: dict, *, cost: dict[str, float]) -> dict:
 
 
 def export(run_dir: Path, *, name: str, results_dir: Path, img_dir: Path, cost: dict[str, float]) -> Path:
-    from models.io import atomic_write_text
+    from models.io import atomic_write_json
 
     report = run_dir / "report"
     run_json = report / "run.json"
@@ -106,7 +106,7 @@ def export(run_dir: Path, *, name: str, results_dir: Path, img_dir: Path, cost: 
             if source.is_file():
                 shutil.copyfile(source, img_dir / f"{name}_{plot}_{task}.png")
     out = results_dir / f"{name}.json"
-    atomic_write_text(out, json.dumps(summary, indent=2) + "\n")
+    atomic_write_json(out, summary)
     return out
 
 

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from models import Task
-    from models.io import atomic_write_text
+    from models.io import atomic_write_json
     from training.data import load_examples
     from training.splits import make_folds
 
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             out["variants"] = old.get("variants", {})
 
     def save() -> None:
-        atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
+        atomic_write_json(args.out, out, indent=1)
 
     out["tfidf"] = score(fold_scores(examples, folds, held_out))
     print(f"tfidf+LR      F1 {out['tfidf']['f1']:.4f}  AUC {out['tfidf']['roc_auc']:.4f}", flush=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
-import json
 import logging
 import os
 import platform
@@ -36,7 +35,7 @@ import numpy as np
 
 from bench.runtime_variants import VARIANTS, Builder
 from bench.traffic import DEFAULT_DATA, Request
-from models.io import atomic_write_text
+from models.io import atomic_write_json
 
 if TYPE_CHECKING:
     from models.biencoder import BiEncoderModel, BiPairEncoder
@@ -361,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              result["labelled_pairs"], result["distinct_targets"])  # fmt: skip
     result["levers"] = bench.run()
     result["roc_auc_fp32"] = roc_auc(bench.traffic.labels, bench.reference)
-    atomic_write_text(args.out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(args.out, result)
     print(table(result))
     print(f"wrote {args.out}")
     return 0

@@ -162,9 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    from models.io import atomic_write_text
+    from models.io import atomic_write_json
 
-    atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+    atomic_write_json(path, payload, indent=1)
 
 
 def versions() -> dict:

@@ -17,7 +17,6 @@ positive-class F1 and ROC-AUC overall and per language, against the all-positive
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -114,7 +113,7 @@ def fold_scores(
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from models import Task
-    from models.io import atomic_write_text
+    from models.io import atomic_write_json
     from training.data import load_examples
     from training.evaluate import compute_metrics, tune_threshold
     from training.splits import make_folds
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(elapsed, 1),
         "metrics": metrics.model_dump(),
     }
-    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    atomic_write_json(args.out, result)
 
     detail = metrics.model_dump()["by_language_detail"]
     print(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import platform
 import random
@@ -298,7 +297,7 @@ def print_table(results: dict) -> None:
 
 
 def run(args: argparse.Namespace, command: str) -> dict:
-    from models.io import atomic_write_text
+    from models.io import atomic_write_json
     from models.translation import ApertiumTranslator
 
     if args.requests < 1 or args.pairs < 1 or args.apertium_repeats < 1:
@@ -374,7 +373,7 @@ def run(args: argparse.Namespace, command: str) -> dict:
     results["conditions"] = {key: {"label": CONDITIONS[key], **conditions[key]} for key in CONDITIONS}
     results["meta"]["loadavg_end"] = os.getloadavg()
     results["meta"]["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    atomic_write_text(args.out, json.dumps(results, indent=1) + "\n")
+    atomic_write_json(args.out, results, indent=1)
     return results
 
 

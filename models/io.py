@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -26,6 +27,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_json(path: str | Path, value: object, *, indent: int = 2) -> None:
+    """`value` as a JSON file (UTF-8, non-ASCII kept, one trailing newline), written atomically."""
+    atomic_write_text(path, json.dumps(value, indent=indent, ensure_ascii=False) + "\n")
 
 
 def _umask() -> int:

@@ -252,6 +252,35 @@ def per_fold_metrics(
 
 
 @dataclass(frozen=True, slots=True)
+class OofMetrics:
+    """Cross-validation's report: one threshold tuned on the pooled out-of-fold scores, the metrics at
+    it over every scored row, and each fold's."""
+
+    threshold: float
+    metrics: TaskMetrics
+    per_fold: dict[int, dict[str, float]]
+
+
+def oof_metrics(
+    *, labels: Sequence[int], scores: np.ndarray, languages: Sequence[str], folds: np.ndarray
+) -> OofMetrics:
+    """The OOF report of `scores` (NaN where a fold was not run: those rows are left out)."""
+    y = np.asarray(labels).astype(int)
+    scored = ~np.isnan(scores)
+    threshold = tune_threshold(y[scored], scores[scored])
+    metrics = compute_metrics(
+        labels=y[scored],
+        scores=scores[scored],
+        languages=[lang for lang, s in zip(languages, scored, strict=True) if s],
+        threshold=threshold,
+    )
+    per_fold = per_fold_metrics(
+        labels=y, scores=scores, languages=languages, folds=folds, threshold=threshold
+    )
+    return OofMetrics(threshold=threshold, metrics=metrics, per_fold=per_fold)
+
+
+@dataclass(frozen=True, slots=True)
 class TaskResult:
     """What the report needs for one task: out-of-fold (or test) labels and scores, and the threshold."""
 

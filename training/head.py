@@ -146,7 +146,7 @@ def cross_validate(
     """Out-of-fold scores (NaN where a fold is not run); each fold's scores saved when done (resume)."""
     oof = np.full(len(labels), np.nan)
     for k in config.only_folds if config.only_folds is not None else range(config.folds):
-        saved = config.work / f"oof-{_cv_key(config)}-fold{k}.npy"
+        saved = oof_path(config, k)
         test = folds == k
         if saved.is_file():
             oof[test] = np.load(saved)
@@ -176,6 +176,12 @@ def embeddings_folder(config: HeadRunConfig) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(marker, json.dumps(identity) + "\n")
     return folder
+
+
+def oof_path(config: HeadRunConfig, fold: int) -> Path:
+    """Where cross-validation keeps fold `fold`'s held-out scores (the resume point, also read by the
+    comparisons in `bench/`): named by everything they depend on."""
+    return config.work / f"oof-{_cv_key(config)}-fold{fold}.npy"
 
 
 def _cv_key(config: HeadRunConfig) -> str:
@@ -234,7 +240,7 @@ def run_head(config: HeadRunConfig) -> dict:
     from models.head import RelevanceHead, head_inputs
     from models.lexical import Lexicon
     from training.data import load_examples
-    from training.evaluate import compute_metrics, per_fold_metrics, tune_threshold
+    from training.evaluate import oof_metrics
     from training.splits import make_folds
     from training.translate import add_translations, engine_translator, overwrites
 
@@ -250,7 +256,7 @@ def run_head(config: HeadRunConfig) -> dict:
     base = base_folder(config.base_model)
     encoder = SentenceEncoder.load(base).to(config.device, getattr(torch, config.dtype))
     pairs = BiPairEncoder(encoder.text, config.input)
-    q, t, embedded = _embedded(examples, encoder=encoder, pairs=pairs, cache=embeddings_folder(config))
+    q, t, embedded = embed_examples(examples, encoder=encoder, pairs=pairs, cache=embeddings_folder(config))
     lexicon = Lexicon(encoder.text) if config.head.lexical else None
     words = _word_features(examples, pairs=pairs, lexicon=lexicon) if lexicon else None
     x = head_inputs(q, t, words, kind=config.head.kind)
@@ -263,17 +269,10 @@ def run_head(config: HeadRunConfig) -> dict:
     }
 
     oof = cross_validate(x, labels, folds, config=config)
-    scored = ~np.isnan(oof)
-    y = labels.numpy().astype(int)
-    languages = [e.language for e in examples]
-    threshold = tune_threshold(y[scored], oof[scored])
-    metrics = compute_metrics(
-        labels=y[scored],
-        scores=oof[scored],
-        languages=[lang for lang, s in zip(languages, scored, strict=True) if s],
-        threshold=threshold,
+    report = oof_metrics(
+        labels=labels.numpy(), scores=oof, languages=[e.language for e in examples], folds=folds
     )
-    per_fold = per_fold_metrics(labels=y, scores=oof, languages=languages, folds=folds, threshold=threshold)
+    threshold, metrics, per_fold = report.threshold, report.metrics, report.per_fold
     head = RelevanceHead(net=fit_head(x, labels, config.head), kind=config.head.kind, lexicon=lexicon)
     record = {
         "system": f"bi-encoder-{config.base_model}-{config.head.kind}"
@@ -315,7 +314,7 @@ def run_head(config: HeadRunConfig) -> dict:
     return record
 
 
-def _embedded(
+def embed_examples(
     examples: Sequence[Example], *, encoder: SentenceEncoder, pairs: BiPairEncoder, cache: Path
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Query and target embeddings of every example, and how many texts this call embedded."""

@@ -187,3 +187,25 @@ def corrupt_weights(path: Path) -> Path:
     card["weights_sha256"] = weights_sha256(path)
     (path / CARD_FILENAME).write_text(json.dumps(card))
     return path
+
+
+def predicted_qc_scores(checkpoint: Path, pairs: Sequence[dict], tmp_path: Path) -> list[float]:
+    """`python -m training predict`'s scores for service-style QC `pairs` (the offline reference the
+    served scores must equal), written as a rows file in the shared data's shape."""
+    from training.predict import predict
+
+    rows = [
+        {
+            "id": i,
+            "task": "QC",
+            "language": p.get("language", "xx"),
+            "origin_query": p["query"],
+            "category_path": p["category_path"]
+            if isinstance(p["category_path"], str)
+            else ",".join(p["category_path"]),
+        }
+        for i, p in enumerate(pairs)
+    ]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return predict(checkpoint=checkpoint, data=data, out=tmp_path / "out.jsonl", task=Task.QC).tolist()

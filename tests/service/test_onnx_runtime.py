@@ -5,13 +5,12 @@ in a temporary folder removed on close, and falls back to torch (with a warning)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 
 import httpx
 import pytest
-from service_helpers import make_settings, running
+from service_helpers import make_settings, predicted_qc_scores, running
 from test_service_biencoder import PAIRS
 
 from models import PairInput, Task, onnx_export, open_checkpoint
@@ -19,7 +18,6 @@ from models.onnx_export import OrtTransformer
 from service.app import create_app
 from service.backends.torch import load_backend
 from service.encoding import load_encoder
-from training.predict import predict
 
 pytest.importorskip("onnx", reason="the serving-onnx extra (make setup installs it)")
 pytest.importorskip("onnxruntime", reason="the serving-onnx extra (make setup installs it)")
@@ -31,25 +29,6 @@ def served_scores(url: str, pairs: list[dict]) -> list[float]:
     r = httpx.post(f"{url}/v1/relevance/qc", json={"pairs": pairs}, timeout=30)
     assert r.status_code == 200, r.text
     return [res["score"] for res in r.json()["results"]]
-
-
-def offline_scores(checkpoint: Path, pairs: list[dict], tmp_path: Path) -> list[float]:
-    """`python -m training predict`'s scoring of the same pairs (torch, no service)."""
-    rows = [
-        {
-            "id": i,
-            "task": "QC",
-            "language": "xx",
-            "origin_query": p["query"],
-            "category_path": p["category_path"]
-            if isinstance(p["category_path"], str)
-            else ",".join(p["category_path"]),
-        }
-        for i, p in enumerate(pairs)
-    ]
-    data = tmp_path / "rows.jsonl"
-    data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    return predict(checkpoint=checkpoint, data=data, out=tmp_path / "out.jsonl", task=Task.QC).tolist()
 
 
 def test_onnxruntime_serves_the_same_scores_reports_itself_and_cleans_up(
@@ -76,7 +55,7 @@ def test_onnxruntime_serves_the_same_scores_reports_itself_and_cleans_up(
     assert not folder.exists()  # closing the model removed its export
 
     assert onnx_scores == pytest.approx(torch_scores, abs=1e-5)
-    assert onnx_scores == pytest.approx(offline_scores(checkpoint, pairs, tmp_path), abs=1e-5)
+    assert onnx_scores == pytest.approx(predicted_qc_scores(checkpoint, pairs, tmp_path), abs=1e-5)
 
 
 def _load(checkpoint: Path):
