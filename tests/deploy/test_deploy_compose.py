@@ -79,6 +79,11 @@ def test_compose_wiring(docker_compose: str, monkeypatch: pytest.MonkeyPatch) ->
         # over HTTP need RELEVANCE_ADMIN_KEYS.
         assert "RELEVANCE_ADMIN_KEYS" in svc["environment"] and not settings.admin_keys
     assert services["scorer"]["environment"]["RELEVANCE_BACKEND"] == "torch"
+    # The ONNX Runtime option reaches the CPU scorer (its image has the extra) and its export's room
+    # in /tmp and memory can be raised without editing the file.
+    assert services["scorer"]["environment"]["RELEVANCE_ENCODER_RUNTIME"] == "torch"
+    (tmp,) = services["scorer"]["tmpfs"]
+    assert tmp == "/tmp:exec,size=1g"
     gpu = services["scorer-gpu"]
     assert gpu["environment"]["RELEVANCE_BACKEND"] == "vllm"
     (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
@@ -156,6 +161,7 @@ def test_dockerfile_cpu_uses_cpu_torch() -> None:
     text = DOCKERFILES["cpu"].read_text()
     assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
     assert "python:3.11-slim" in text
+    assert '".[serving-onnx]"' in text  # RELEVANCE_ENCODER_RUNTIME=onnxruntime works in the image
 
 
 def test_dockerignore_keeps_context_small_and_secret_free() -> None:
