@@ -17,7 +17,7 @@ import torch
 sys.path[:0] = [str(Path(__file__).parent / "service"), str(Path(__file__).parent / "training")]
 
 import tiny  # noqa: E402
-from service_helpers import OfflineScorer, make_settings, running  # noqa: E402
+from service_helpers import OfflineScorer, make_settings, predicted_qc_scores, running  # noqa: E402
 from toydata import toy_examples  # noqa: E402
 
 from models import ModelStore, PairEncoder, PairInput, Task, open_checkpoint  # noqa: E402
@@ -181,3 +181,27 @@ def test_biencoder_embeddings_on_cuda_equal_cpu(sentence_folder: Path) -> None:
     reference = cpu.encode(queries, prompt_name="query")
     cosine = torch.nn.functional.cosine_similarity(half.encode(queries, prompt_name="query"), reference)
     assert float(cosine.min()) >= 0.99, cosine
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_service_serves_a_biencoder_on_cuda(
+    request: pytest.FixtureRequest, dtype: str, tmp_path: Path
+) -> None:
+    """The published model's kind on the GPU: its encoder on `DEVICE` in `dtype`, the head on the CPU; over
+    HTTP the scores equal `training predict`'s fp32 CPU scores."""
+    pytest.importorskip("sklearn", reason="the biencoder_run fixture's cross-validation needs scikit-learn")
+    from service.app import create_app
+
+    _, record = request.getfixturevalue("biencoder_run")
+    checkpoint = Path(record["checkpoint"])
+    pairs = [{"query": p.query, "category_path": p.target} for p in PAIRS[:6]]
+    settings = make_settings(model=str(checkpoint), device=DEVICE, dtype=dtype, cache_size=0)
+    with running(create_app(settings)) as url:
+        r = httpx.post(f"{url}/v1/relevance/qc", json={"pairs": pairs}, timeout=60)
+        assert r.status_code == 200, r.text
+        (model,) = httpx.get(f"{url}/v1/models", timeout=10).json()["models"]
+    assert model["card"]["kind"] == "bi-encoder"
+    served = np.array([res["score"] for res in r.json()["results"]])
+    offline = np.array(predicted_qc_scores(checkpoint, pairs, tmp_path))
+    tolerance = FP32_TOL if dtype == "float32" else BF16_TOL
+    assert np.max(np.abs(served - offline)) <= tolerance, np.max(np.abs(served - offline))
