@@ -2,7 +2,8 @@
 
 Timed on the model as the torch backend runs it by default (`torch.compile`, frozen weights;
 `--no-torch-compile` times eager; a bi-encoder runs eager, with its target cache unless
-`--no-target-cache`); reference scores always come from the eager fp32 model.
+`--no-target-cache`, its transformer on ONNX Runtime with `--encoder-runtime onnxruntime`); reference
+scores always come from the eager fp32 model.
 
     .venv/bin/python -m bench.ceiling --model models/<qc checkpoint> --k 16
 
@@ -36,6 +37,7 @@ class Ceiling:
         num_threads: int | None = None,
         compile_model: bool = True,
         target_cache: bool = True,
+        encoder_runtime: str = "torch",
     ) -> None:
         import torch
 
@@ -55,6 +57,19 @@ class Ceiling:
         self.pad_id = int(pad if pad is not None else (tokenizer.pad_token_id or 0))
         self.encoder = load_pair_encoder(self.checkpoint)
         self.batch_size = batch_size
+        self.runtime = "torch"
+        if self.bi_encoder and encoder_runtime == "onnxruntime":
+            # What the torch backend serves with RELEVANCE_ENCODER_RUNTIME=onnxruntime: the same export and
+            # check; the eager torch model stays the reference.
+            from models.onnx_export import serve_with_onnxruntime
+
+            self.model = load_model(self.checkpoint, device="cpu", dtype="float32")
+            serve_with_onnxruntime(
+                self.model.encoder,
+                threads=torch.get_num_threads(),
+                max_length=self.checkpoint.card.input.max_length,
+            )
+            self.runtime = "onnxruntime"
         if self.bi_encoder and not target_cache:  # every target embedded again, as a cross-encoder would
             self.model.target_cache.size = 0
         if compile_model and not self.bi_encoder:  # the torch backend compiles cross-encoders only
@@ -75,7 +90,7 @@ class Ceiling:
         from models.inference import score_encoded
 
         if self.bi_encoder:  # embeds each distinct side of the chunk once, length-sorted, as the backend does
-            return self.model.score_pairs(self.encode(requests))
+            return (self.eager if reference else self.model).score_pairs(self.encode(requests))
         return score_encoded(
             self.eager if reference else self.model,
             self.encode(requests),
@@ -136,12 +151,19 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="time the model under torch.compile (the torch backend's default)",
     )
+    parser.add_argument(
+        "--encoder-runtime",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="bi-encoder: what runs the transformer (the service's RELEVANCE_ENCODER_RUNTIME)",
+    )
     args = parser.parse_args(argv)
     ceiling = Ceiling(
         args.model,
         batch_size=args.batch_size,
         compile_model=args.torch_compile,
         target_cache=args.target_cache,
+        encoder_runtime=args.encoder_runtime,
     )
     corpus = load_corpus(args.data)
     warmed = ceiling.warm_targets(corpus.categories)

@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch.compile in the ceiling and the torch backend (the service's default)",
     )
     parser.add_argument(
+        "--encoder-runtime",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="a bi-encoder's transformer in the ceiling and the torch backend (RELEVANCE_ENCODER_RUNTIME)",
+    )
+    parser.add_argument(
         "--work-dir", type=Path, default=ROOT / "runs" / "bench", help="peer checkpoint, logs"
     )
     parser.add_argument(
@@ -220,6 +226,7 @@ class Bench:
                 "max_length": self.card.input.max_length,
                 "num_labels": self.card.num_labels,
                 "kind": self.card.kind,
+                "encoder_runtime": args.encoder_runtime,
                 "seconds_per_cell": args.seconds,
                 "k": args.k,
                 "concurrency": args.concurrency,
@@ -262,6 +269,7 @@ class Bench:
             "checkpoint": str(self.checkpoint),
             "threads": self.args.torch_threads,
             "torch_compile": self.args.torch_compile,
+            "encoder_runtime": self.args.encoder_runtime,
             "seconds": self.args.seconds,
             "probe": [[r.query, list(r.categories)] for r in self.probe],
             "cells": [{"kind": "matrix", "k": k, "seed": 1000 + k} for k in self.args.k],
@@ -353,7 +361,8 @@ class Bench:
 
     def torch_flags(self) -> tuple[str, ...]:
         threads = ("--num-threads", str(self.args.torch_threads)) if self.args.torch_threads else ()
-        return (*threads, "--torch-compile", str(self.args.torch_compile).lower())
+        compile_ = ("--torch-compile", str(self.args.torch_compile).lower())
+        return (*threads, *compile_, "--encoder-runtime", self.args.encoder_runtime)
 
     def target(
         self, server: peers.Server, system: peers.System, requests: list[traffic.Request]

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(spec["checkpoint"]),
         num_threads=spec.get("threads") or None,
         compile_model=spec.get("torch_compile", True),
+        encoder_runtime=spec.get("encoder_runtime", "torch"),
     )
     warmed = ceiling.warm_targets(corpus.categories)  # a bi-encoder's catalogue, embedded once ahead
     probe = [traffic.Request(q, tuple(cats)) for q, cats in spec["probe"]]
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "probe_scores": ceiling.scores(probe, reference=True).tolist(),
         "batch_size": ceiling.batch_size,
+        "runtime": ceiling.runtime,
         "targets_warmed": warmed,
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "cells": cells,

@@ -271,3 +271,31 @@ def test_ideal_server_tail_ratio_matches_queueing_theory(load, low, high):
     # M/D/1 response time: median ≈ 1 service time (half the requests find the server idle at load 0.5);
     # the 99th percentile grows with load — the floor a linear-cost server's p99/p50 cannot go under.
     assert low < report.md1_tail_ratio(load) < high
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_ceiling_times_the_bi_encoder_runtime_the_service_serves(biencoder_run, runtime: str) -> None:
+    """The ceiling's timed model follows `--encoder-runtime` (the service's setting); its scores stay the
+    eager reference's, and the target cache makes a repeated catalogue free."""
+    if runtime == "onnxruntime":
+        pytest.importorskip("onnxruntime", reason="the serving-onnx extra (make setup installs it)")
+    from bench.ceiling import Ceiling
+
+    _, record = biencoder_run
+    ceiling = Ceiling(Path(record["checkpoint"]), compile_model=False, encoder_runtime=runtime)
+    assert ceiling.runtime == runtime
+    assert (ceiling.model is ceiling.eager) == (runtime == "torch")
+    requests = [
+        traffic.Request("zapatillas running", ("sports,running shoes", "toys & hobbies,stuffed animals")),
+        traffic.Request("ドライヤー", ("home appliances,hair dryers",)),
+    ]
+    timed, reference = ceiling.scores(requests), ceiling.scores(requests, reference=True)
+    assert timed.shape == (3,)
+    assert np.max(np.abs(timed - reference)) <= 1e-4
+    if runtime == "onnxruntime":  # the reference stays torch's own pass, not the timed runtime's
+        from models.onnx_export import OrtTransformer
+
+        assert isinstance(ceiling.model.encoder.model, OrtTransformer)
+        assert not isinstance(ceiling.eager.encoder.model, OrtTransformer)
+    assert ceiling.warm_targets(["sports,running shoes", "a,b"])["targets"] == 2
+    assert ceiling.throughput(requests, seconds=0.05)["pairs"] > 0
