@@ -377,13 +377,18 @@ def plots(results: dict, img_dir: Path, *, prefix: str = "bench_") -> list[str]:
     return written
 
 
+BI = "bi-encoder"
+
+
 def markdown(results: dict, images: list[str], *, minilm: dict | None = None) -> str:
     meta = results["meta"]
     v = meta.get("versions", {})
     parts = [
         f"Run {meta.get('started')} → {meta.get('finished')}, checkpoint `{meta.get('model')}` "
         f"(base {meta.get('base_model')}, max_length {meta.get('max_length')}, "
-        f"{meta.get('num_labels')} labels), "
+        f"{meta.get('num_labels')} labels"
+        + (f", encoder runtime {meta.get('encoder_runtime', 'torch')}" if meta.get("kind") == BI else "")
+        + "), "
         f"{meta.get('seconds_per_cell')} s per cell, load average at start {meta.get('loadavg_start')}. "
         f"torch {v.get('torch')}, transformers {v.get('transformers')}, vLLM {v.get('vllm')}, "
         f"infinity-emb {v.get('peer:infinity_emb') or v.get('peer:infinity-emb')}; "
