@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch.compile in the ceiling and the torch backend (the service's default)",
     )
     parser.add_argument(
+        "--vllm-backend-options",
+        default="",
+        help="the service's vLLM engine arguments as JSON (RELEVANCE_BACKEND_OPTIONS), e.g. "
+        "'{\"enable_prefix_caching\": false}'",
+    )
+    parser.add_argument(
         "--encoder-runtime",
         choices=("torch", "onnxruntime"),
         default="torch",
@@ -227,6 +233,7 @@ class Bench:
                 "num_labels": self.card.num_labels,
                 "kind": self.card.kind,
                 "encoder_runtime": args.encoder_runtime,
+                "vllm_backend_options": args.vllm_backend_options,
                 "seconds_per_cell": args.seconds,
                 "k": args.k,
                 "concurrency": args.concurrency,
@@ -333,7 +340,7 @@ class Bench:
                 checkpoint=ckpt,
                 backend="vllm",
                 cache_size=0,
-                extra=VLLM_SERVICE_FLAGS,
+                extra=(*VLLM_SERVICE_FLAGS, *self.vllm_options()),
             )
         if self.card.kind == "bi-encoder":
             return self.bi_encoder_peer(name, ckpt)
@@ -358,6 +365,9 @@ class Bench:
             max_model_len=self.card.input.max_length,
             prompts=SentenceTokenizer.load(ckpt).prompts,
         )
+
+    def vllm_options(self) -> tuple[str, ...]:
+        return ("--backend-options", self.args.vllm_backend_options) if self.args.vllm_backend_options else ()
 
     def torch_flags(self) -> tuple[str, ...]:
         threads = ("--num-threads", str(self.args.torch_threads)) if self.args.torch_threads else ()
