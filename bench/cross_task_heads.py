@@ -41,7 +41,7 @@ from models import Task
 from models.io import atomic_write_json
 from training.head import HeadRunConfig, load_head_config
 from training.head_fit import HeadSettings, fit_head, head_scores
-from training.splits import drop_held_out_queries
+from training.splits import held_out_query_mask as kept
 
 if TYPE_CHECKING:
     import torch
@@ -95,13 +95,6 @@ class FoldRows:
         }
 
 
-def kept(rows: Sequence[Example], held_out: Sequence[Example]) -> np.ndarray:
-    """Which of `rows` the leak rule (`drop_held_out_queries`) keeps, as a mask: the rule returns the
-    rows themselves, so identity maps them back."""
-    survivors = {id(ex) for ex in drop_held_out_queries(rows, held_out)}
-    return np.fromiter((id(ex) in survivors for ex in rows), dtype=bool, count=len(rows))
-
-
 def fold_rows(
     examples: Mapping[Task, Sequence[Example]], folds: Mapping[Task, np.ndarray], k: int
 ) -> FoldRows:
@@ -130,7 +123,8 @@ def load_task(config: HeadRunConfig, encoder: SentenceEncoder) -> TaskRows:
     from models.biencoder import BiPairEncoder
     from models.head import head_inputs
     from training.data import load_examples
-    from training.head import embed_examples, embeddings_folder
+    from training.head import embeddings_folder
+    from training.head_embed import embed_examples
     from training.splits import make_folds
 
     examples, _ = load_examples(config.data, task=config.task)

@@ -3,11 +3,15 @@ its embeddings, group k-fold CV with out-of-fold metrics, then the published che
 
     python -m training head --config training/configs/head/qc_embeddinggemma.yaml
 
-Stages (each a function; the CLI composes them): `embed_texts` (each distinct query and target embedded
-once through the checkpoint's own `BiPairEncoder`, cached in chunks under the work dir so an interrupted
-run resumes), `cross_validate` (one head per fold, each fold's out-of-fold scores saved as it finishes),
-`fit_head` and `publish` (the base's files + `relevance_head/model.safetensors` + the card). The encoding is
-most of the cost: ~30 texts/s for EmbeddingGemma-300M on 2 CPU cores; a head trains in seconds.
+Stages (each a function; the CLI composes them): `head_features` (`training.head_embed`: each distinct
+query and target embedded once through the checkpoint's own `BiPairEncoder`, cached in chunks under the
+work dir so an interrupted run resumes), `cross_validate` (one head per fold, each fold's out-of-fold
+scores saved as it finishes), `fit_head` and `publish` (the base's files +
+`relevance_head/model.safetensors` + the card). The encoding is most of the cost: ~30 texts/s for
+EmbeddingGemma-300M on 2 CPU cores; a head trains in seconds.
+
+`pretrain: {task, data}` first trains every MLP head on another task's rows (`training.head_pretrain`:
+cross-task pre-training, the leak rule applied per fold).
 
 `translation: {engine: apertium, ...}` fills every query's `query_en` first (training.translate) and embeds
 queries as "<query> - <english>"; the card records it, so the service translates requests alike. The
@@ -32,19 +36,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from models import InputSpec, Task
 from models.io import atomic_write_text
 from training.config import ApertiumTranslation, translation_name, translation_spec
-from training.head_fit import HeadSettings, fit_head, head_scores
+from training.head_embed import head_features
+from training.head_fit import HeadSettings, fit_head, head_scores, pretrain_heads
+from training.head_pretrain import HeadPretrain, PretrainRows, check_pretrain
 
 if TYPE_CHECKING:
     import torch
 
-    from models.biencoder import BiPairEncoder
-    from models.embedding import SentenceEncoder
     from models.head import RelevanceHead
-    from models.lexical import Lexicon
     from training.data import Example
 
 log = logging.getLogger(__name__)
-CHUNK = 512  # texts embedded (and cached) at a time
 
 
 class HeadRunConfig(BaseModel):
@@ -73,6 +75,8 @@ class HeadRunConfig(BaseModel):
     # The embeddings folder (default: under work_dir), e.g. another run's of the same base, max_length and
     # dtype (checked): embeddings key by text, so only texts it lacks are embedded.
     embeddings_cache: Path | None = None
+    # Cross-task pre-training: every MLP head first trained on another task's rows (training.head_pretrain).
+    pretrain: HeadPretrain | None = None
 
     @property
     def work(self) -> Path:
@@ -108,42 +112,18 @@ def base_folder(base_model: str) -> Path:
     return built_path(base_model)
 
 
-def _key(role: str, text: str) -> str:
-    return hashlib.sha256(f"{role}\0{text}".encode()).hexdigest()[:24]
-
-
-def embed_texts(
-    texts: Sequence[str], role: str, *, encoder: SentenceEncoder, pairs: BiPairEncoder, cache: Path
-) -> tuple[dict[str, np.ndarray], int]:
-    """text -> embedding for every distinct text of one side (`role`: its prompt name), resuming from
-    `cache` (chunks keyed by role and text)."""
-    from tqdm.auto import tqdm
-
-    cache.mkdir(parents=True, exist_ok=True)
-    known: dict[str, np.ndarray] = {}
-    for part in sorted(cache.glob(f"{role}-*.npz")):
-        with np.load(part) as saved:
-            known.update(zip(saved["keys"].tolist(), saved["vectors"], strict=True))
-    todo = sorted({t for t in texts if _key(role, t) not in known}, key=len)
-    if todo:
-        log.info("%s: %d of %d distinct texts to embed", role, len(todo), len(set(texts)))
-    for start in tqdm(range(0, len(todo), CHUNK), desc=f"embedding {role} texts", disable=not todo):
-        batch = todo[start : start + CHUNK]
-        ids = [tuple(i) for i, _ in pairs.tokenize(batch, role)]
-        vectors = np.concatenate([encoder.embed_ids(ids[s : s + 32]).numpy() for s in range(0, len(ids), 32)])
-        keys = np.asarray([_key(role, t) for t in batch])
-        part = cache / f"{role}-{int(time.time() * 1000)}.npz"
-        tmp = part.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=keys, vectors=vectors.astype(np.float32))
-        tmp.rename(part)  # a chunk is cached whole or not at all
-        known.update(zip(keys.tolist(), vectors, strict=True))
-    return {t: known[_key(role, t)] for t in set(texts)}, len(todo)
-
-
 def cross_validate(
-    x: torch.Tensor, labels: torch.Tensor, folds: np.ndarray, *, config: HeadRunConfig
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    folds: np.ndarray,
+    *,
+    config: HeadRunConfig,
+    examples: Sequence[Example] = (),
+    pretrain: PretrainRows | None = None,
 ) -> np.ndarray:
-    """Out-of-fold scores (NaN where a fold is not run); each fold's scores saved when done (resume)."""
+    """Out-of-fold scores (NaN where a fold is not run); each fold's scores saved when done (resume).
+    With `pretrain`, fold k's heads start from heads trained on its rows that share no query with fold
+    k's held-out `examples`."""
     oof = np.full(len(labels), np.nan)
     for k in config.only_folds if config.only_folds is not None else range(config.folds):
         saved = oof_path(config, k)
@@ -151,7 +131,11 @@ def cross_validate(
         if saved.is_file():
             oof[test] = np.load(saved)
             continue
-        oof[test] = head_scores(fit_head(x[~test], labels[~test], config.head), x[test])
+        init = None
+        if pretrain is not None:
+            keep = pretrain.kept([examples[i] for i in np.flatnonzero(test)])
+            init = pretrain_heads(pretrain.x[keep], pretrain.labels[keep], config.head)
+        oof[test] = head_scores(fit_head(x[~test], labels[~test], config.head, init=init), x[test])
         np.save(saved, oof[test])
         log.info("fold %d: %d pairs scored", k, int(test.sum()))
     return oof
@@ -162,10 +146,10 @@ def embeddings_dir(config: HeadRunConfig) -> str:
     return f"embeddings-L{config.max_length}" + ("" if config.dtype == "float32" else f"-{config.dtype}")
 
 
-def embeddings_folder(config: HeadRunConfig) -> Path:
-    """The run's embeddings cache, marked with what its vectors depend on besides the text: a folder
-    shared between runs (`embeddings_cache`) must come from the same encoder settings."""
-    folder = config.embeddings_cache or config.work / embeddings_dir(config)
+def embeddings_folder(config: HeadRunConfig, folder: Path | None = None) -> Path:
+    """The run's embeddings cache (or `folder`, another run's), marked with what its vectors depend on
+    besides the text: a folder shared between runs must come from the same encoder settings."""
+    folder = folder or config.embeddings_cache or config.work / embeddings_dir(config)
     identity = {"base_model": config.base_model, "max_length": config.max_length, "dtype": config.dtype}
     marker = folder / "embedding.json"
     if marker.is_file():
@@ -189,6 +173,8 @@ def _cv_key(config: HeadRunConfig) -> str:
     what = [config.head.model_dump(), config.folds, config.seed, config.max_length, str(config.data)]
     if config.input.translation is not None:  # appended only when set: untranslated runs keep their keys
         what.append(config.input.translation.model_dump())
+    if config.pretrain is not None:  # likewise
+        what.append(config.pretrain.model_dump(mode="json", exclude={"embeddings_cache"}))
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -237,7 +223,7 @@ def run_head(config: HeadRunConfig) -> dict:
 
     from models.biencoder import BiPairEncoder
     from models.embedding import SentenceEncoder
-    from models.head import RelevanceHead, head_inputs
+    from models.head import RelevanceHead
     from models.lexical import Lexicon
     from training.data import load_examples
     from training.evaluate import oof_metrics
@@ -247,6 +233,8 @@ def run_head(config: HeadRunConfig) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     started, cpu = time.perf_counter(), time.process_time()
+    if config.pretrain is not None:  # before any embedding: a wrong spec fails in a second, not an hour
+        check_pretrain(config.pretrain, task=config.task, kind=config.head.kind)
     config.work.mkdir(parents=True, exist_ok=True)
     examples, _ = load_examples(config.data, task=config.task)
     folds = np.asarray(make_folds(examples, n_folds=config.folds, seed=config.seed))
@@ -256,11 +244,23 @@ def run_head(config: HeadRunConfig) -> dict:
     base = base_folder(config.base_model)
     encoder = SentenceEncoder.load(base).to(config.device, getattr(torch, config.dtype))
     pairs = BiPairEncoder(encoder.text, config.input)
-    q, t, embedded = embed_examples(examples, encoder=encoder, pairs=pairs, cache=embeddings_folder(config))
     lexicon = Lexicon(encoder.text) if config.head.lexical else None
-    words = _word_features(examples, pairs=pairs, lexicon=lexicon) if lexicon else None
-    x = head_inputs(q, t, words, kind=config.head.kind)
-    labels = torch.tensor([e.label for e in examples], dtype=torch.float32)
+    x, labels, embedded = head_features(
+        examples,
+        encoder=encoder,
+        pairs=pairs,
+        cache=embeddings_folder(config),
+        lexicon=lexicon,
+        kind=config.head.kind,
+    )
+    pretrain = None
+    if config.pretrain is not None:
+        other, _ = load_examples(config.pretrain.data, task=config.pretrain.task)
+        cache = embeddings_folder(config, config.pretrain.embeddings_cache)
+        px, plabels, pembedded = head_features(
+            other, encoder=encoder, pairs=pairs, cache=cache, lexicon=lexicon, kind=config.head.kind
+        )
+        pretrain, embedded = PretrainRows(other, px, plabels), embedded + pembedded
     # What this run embedded (texts found in the cache cost nothing): the encoder's cost.
     encode = {
         "wall": round(time.perf_counter() - started, 1),
@@ -268,16 +268,20 @@ def run_head(config: HeadRunConfig) -> dict:
         "texts": embedded,
     }
 
-    oof = cross_validate(x, labels, folds, config=config)
+    oof = cross_validate(x, labels, folds, config=config, examples=examples, pretrain=pretrain)
     report = oof_metrics(
         labels=labels.numpy(), scores=oof, languages=[e.language for e in examples], folds=folds
     )
     threshold, metrics, per_fold = report.threshold, report.metrics, report.per_fold
-    head = RelevanceHead(net=fit_head(x, labels, config.head), kind=config.head.kind, lexicon=lexicon)
+    init = pretrain_heads(pretrain.x, pretrain.labels, config.head) if pretrain is not None else None
+    head = RelevanceHead(
+        net=fit_head(x, labels, config.head, init=init), kind=config.head.kind, lexicon=lexicon
+    )
     record = {
         "system": f"bi-encoder-{config.base_model}-{config.head.kind}"
         + ("+words" if lexicon else "")
-        + ("" if config.translation == "none" else f"+{translation_name(config.translation)}"),
+        + ("" if config.translation == "none" else f"+{translation_name(config.translation)}")
+        + ("" if pretrain is None else f"+pretrain-{config.pretrain.task.value}"),
         "task": config.task.value,
         "translation": translation_name(config.translation),
         "data": str(config.data),
@@ -286,6 +290,13 @@ def run_head(config: HeadRunConfig) -> dict:
         "scored_folds": sorted(per_fold),
         "seed": config.seed,
         "params": config.head.model_dump(),
+        "pretrain": None
+        if pretrain is None
+        else {
+            "task": config.pretrain.task.value,
+            "data": str(config.pretrain.data),
+            "n": len(pretrain.examples),
+        },
         "threshold_from_oof": threshold,
         "per_fold": per_fold,
         "metrics": metrics.model_dump(),
@@ -305,6 +316,12 @@ def run_head(config: HeadRunConfig) -> dict:
                 f"{sorted(per_fold)} of {config.folds}), each trained on its fold's training rows with the "
                 "published head's settings and fixed epochs (nothing chosen on held-out rows); the published "
                 "head is trained the same way on all rows"
+                + (
+                    ""
+                    if pretrain is None
+                    else f"; every head first pre-trained on the {config.pretrain.task.value} rows that "
+                    "share no query with the fold's held-out rows (all of them for the published head)"
+                )
             ),
             "metrics": {config.task: metrics},
             "training": {"recipe": "training.head", "config": config.model_dump(mode="json"), "oof": record},
@@ -312,32 +329,6 @@ def run_head(config: HeadRunConfig) -> dict:
     )
     record["checkpoint"] = str(dest)
     return record
-
-
-def embed_examples(
-    examples: Sequence[Example], *, encoder: SentenceEncoder, pairs: BiPairEncoder, cache: Path
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Query and target embeddings of every example, and how many texts this call embedded."""
-    import torch
-
-    from models.biencoder import QUERY_PROMPT, TARGET_PROMPT
-    from models.formatting import format_query, format_target
-
-    spec = pairs.spec
-    # The query as the service formats it: with its translation when the card says it uses one.
-    q_text = [format_query(e.query, e.query_en, spec, e.task) for e in examples]
-    t_text = [format_target(e.task, e.target) for e in examples]
-    qv, q_new = embed_texts(q_text, QUERY_PROMPT, encoder=encoder, pairs=pairs, cache=cache)
-    tv, t_new = embed_texts(t_text, TARGET_PROMPT, encoder=encoder, pairs=pairs, cache=cache)
-    q = torch.tensor(np.stack([qv[s] for s in q_text]))
-    return q, torch.tensor(np.stack([tv[s] for s in t_text])), q_new + t_new
-
-
-def _word_features(examples: Sequence[Example], *, pairs: BiPairEncoder, lexicon: Lexicon) -> torch.Tensor:
-    """Each example's word-overlap features, read from the ids the encoder embeds (as served)."""
-    from models.biencoder import split_pair
-
-    return lexicon.features([split_pair(p) for p in pairs.encode_batch([e.pair() for e in examples])])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -65,23 +65,43 @@ def fit_head(
     labels: torch.Tensor,
     settings: HeadSettings,
     *,
-    init: torch.nn.Sequential | None = None,
+    init: torch.nn.Sequential | Sequence[torch.nn.Sequential] | None = None,
 ) -> torch.nn.Sequential:
     """The head's network trained on input rows `x` (`models.head.head_inputs`).
 
-    `init`: an MLP head whose training continues (e.g. one pre-trained on another task's rows): each head
-    starts from a copy of its weights (`init` is left as it was), with a fresh optimiser and the same
-    settings otherwise (its dropout is `init`'s: a merged ensemble has none)."""
+    `init`: MLP heads whose training continues (e.g. pre-trained on another task's rows): one head that
+    every seed starts from, or one per seed of the ensemble (`pretrain_heads`). Each starts from a copy
+    (`init` is left as it was), with a fresh optimiser and the same settings otherwise (its dropout is
+    `init`'s: a merged ensemble has none)."""
+    import torch
+
     if init is not None and settings.kind != "mlp":
         raise ValueError("init continues an MLP head's training; a linear head's fit is exact")
     if settings.kind == "linear":
         return _fit_linear(x, labels, settings)
-    if settings.ensemble == 1:
-        return _fit_mlp(x, labels, settings, init=init)
     seeds = range(settings.seed, settings.seed + settings.ensemble)
-    return merge_heads(
-        [_fit_mlp(x, labels, settings.model_copy(update={"seed": s}), init=init) for s in seeds]
-    )
+    if init is None or isinstance(init, torch.nn.Module):  # one head (a Sequential is also a sequence)
+        inits = [init] * len(seeds)
+    elif len(init) != len(seeds):
+        raise ValueError(f"{len(init)} initial heads for an ensemble of {len(seeds)}")
+    else:
+        inits = list(init)
+    heads = [
+        _fit_mlp(x, labels, settings.model_copy(update={"seed": s}), init=start)
+        for s, start in zip(seeds, inits, strict=True)
+    ]
+    return heads[0] if len(heads) == 1 else merge_heads(heads)
+
+
+def pretrain_heads(
+    x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings
+) -> list[torch.nn.Sequential]:
+    """One MLP head per seed of the ensemble, unmerged: seed s of a later `fit_head(..., init=)` continues
+    the head of seed s, so pre-training keeps the ensemble's diversity."""
+    if settings.kind != "mlp":
+        raise ValueError("pre-training trains MLP heads; a linear head's fit is exact")
+    seeds = range(settings.seed, settings.seed + settings.ensemble)
+    return [_fit_mlp(x, labels, settings.model_copy(update={"seed": s})) for s in seeds]
 
 
 def _fit_linear(x: torch.Tensor, labels: torch.Tensor, settings: HeadSettings) -> torch.nn.Sequential:

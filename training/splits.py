@@ -16,6 +16,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from models import Task, registered_tasks
 from models.io import atomic_write_text
 from models.tasks import normalise_query
@@ -111,6 +113,12 @@ def drop_held_out_queries(rows: Sequence[Example], held_out: Sequence[Example]) 
             normalise_query(ex.query) in queries for task, queries in held.items() if task is not ex.task
         )
     ]
+
+
+def held_out_query_mask(rows: Sequence[Example], held_out: Sequence[Example]) -> np.ndarray:
+    """`drop_held_out_queries` as a boolean mask over `rows` (True: kept), for rows held as arrays."""
+    survivors = {id(ex) for ex in drop_held_out_queries(rows, held_out)}
+    return np.fromiter((id(ex) in survivors for ex in rows), dtype=bool, count=len(rows))
 
 
 def save_folds(

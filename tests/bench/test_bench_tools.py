@@ -299,3 +299,20 @@ def test_ceiling_times_the_bi_encoder_runtime_the_service_serves(biencoder_run, 
         assert not isinstance(ceiling.eager.encoder.model, OrtTransformer)
     assert ceiling.warm_targets(["sports,running shoes", "a,b"])["targets"] == 2
     assert ceiling.throughput(requests, seconds=0.05)["pairs"] > 0
+
+
+def test_served_targets_rate_only_the_systems_that_ran() -> None:
+    def matrix(pps: float) -> dict:
+        return {"cells": [{"kind": "matrix", "k": 16, "pairs_per_s": pps}]}
+
+    results = {"systems": {"ceiling": matrix(600.0), "torch": matrix(560.0)}}
+    minilm = {"meta": {"model": "m"}, "systems": {"torch": matrix(620.0)}}
+    table = report.served_targets(results, minilm=minilm)
+    assert "vLLM's server" not in table  # not run: no row, rather than a false "missed"
+    assert "| service / torch ≥ 0.9x its in-process ceiling | 0.93x (560.0 vs 600.0 pairs/s) | ✅ |" in table
+    assert "560 pairs/s (0.90x) | ✅" in table
+    results["systems"]["vllm-server"] = matrix(500.0)
+    assert (
+        "| service / torch ≥ 1.2x vLLM's server | 1.12x (560.0 vs 500.0 pairs/s) | ❌ |"
+        in report.served_targets(results, minilm=None)
+    )

@@ -131,6 +131,13 @@ def test_shipped_head_configs_are_valid() -> None:
     assert apertium.input.translation.languages == ["es", "fr", "it", "pt"]
     assert apertium.embeddings_cache == qc.work / embeddings_dir(qc)
     assert runs["qi_embeddinggemma"].task == Task.QI
+    # The base QC recipe plus cross-task pre-training on the QI quarter, with that run's embeddings.
+    pretrained, quarter = runs["qc_embeddinggemma_pretrain_qi"], runs["qi_embeddinggemma_quarter"]
+    same = {"name", "pretrain", "embeddings_cache"}
+    assert pretrained.model_dump(exclude=same) == qc.model_dump(exclude=same)
+    assert pretrained.embeddings_cache == qc.work / embeddings_dir(qc)
+    assert pretrained.pretrain.task == quarter.task and pretrained.pretrain.data == quarter.data
+    assert pretrained.pretrain.embeddings_cache == quarter.work / embeddings_dir(quarter)
 
 
 def test_a_linear_head_reading_word_overlap_is_published_and_served_alike(
@@ -174,7 +181,8 @@ def test_a_translated_run_embeds_english_queries_and_records_the_engine(
     from models.formatting import format_query
     from training.config import ApertiumTranslation
     from training.data import load_examples
-    from training.head import _cv_key, _key, embeddings_folder
+    from training.head import _cv_key, embeddings_folder
+    from training.head_embed import _key
 
     config, _ = biencoder_run
     shared = tmp_path / "embeddings"  # a copy: the session's run stays as it was
