@@ -40,7 +40,7 @@ import numpy as np
 from models import Task
 from models.io import atomic_write_json
 from training.head import HeadRunConfig, load_head_config
-from training.head_fit import HeadSettings, fit_head, head_scores
+from training.head_fit import HeadSettings, fit_head, head_scores, pretrain_heads
 from training.splits import held_out_query_mask as kept
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ def run_fold(
 
         start = time.perf_counter()
         b, pre = data[other[t]], rows.pretrain[t]
-        net = fit_head(d.x[train], d.y[train], settings, init=fit_head(b.x[pre], b.y[pre], settings))
+        net = fit_head(d.x[train], d.y[train], settings, init=pretrain_heads(b.x[pre], b.y[pre], settings))
         scores["cross_task"][t] = head_scores(net, d.x[test])
         seconds["cross_task"] += time.perf_counter() - start
 

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALL_SYSTEMS = ("ceiling", "torch", "torch-cached", "vllm", "vllm-server", "infinity")
 DEFAULT_SYSTEMS = ALL_SYSTEMS
 PROBE_K, PROBE_N = 16, 16
+SERVICE_SYSTEMS = ("torch", "torch-cached", "vllm")  # this service; the others are peers
 VLLM_SERVICE_FLAGS = (
     "--batch-max-pairs",
     "256",
@@ -59,6 +60,17 @@ def csv_of(cast: type[int] | type[float]):
 
 
 csv_ints, csv_floats = csv_of(int), csv_of(float)
+
+
+def json_object(text: str) -> str:
+    """An argument that must be a JSON object, checked when parsed (not after the ceiling has run)."""
+    try:
+        ok = isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"not a JSON object: {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--vllm-backend-options",
-        default="",
+        type=json_object,
+        default=None,
         help="the service's vLLM engine arguments as JSON (RELEVANCE_BACKEND_OPTIONS), e.g. "
         "'{\"enable_prefix_caching\": false}'",
     )
@@ -366,6 +379,20 @@ class Bench:
             prompts=SentenceTokenizer.load(ckpt).prompts,
         )
 
+    def served_runtime(self, url: str, name: str) -> str | None:
+        """What runs the model in the service (`GET /v1/models`): the service falls back to torch when
+        ONNX Runtime cannot take over, and a run must not report a runtime it did not measure."""
+        import httpx
+
+        (model,) = httpx.get(f"{url}/v1/models", timeout=30).json()["models"]
+        runtime = model.get("runtime")
+        wanted = (
+            self.args.encoder_runtime if name.startswith("torch") and self.card.kind == "bi-encoder" else None
+        )
+        if wanted and runtime != wanted:
+            raise RuntimeError(f"{name}: asked for encoder runtime {wanted}, the service runs {runtime}")
+        return runtime
+
     def vllm_options(self) -> tuple[str, ...]:
         return ("--backend-options", self.args.vllm_backend_options) if self.args.vllm_backend_options else ()
 
@@ -407,6 +434,8 @@ class Bench:
         self.results["systems"][name] = record
         with peers.Server(system, log_dir=self.args.work_dir / "logs") as server:
             record["startup_s"] = round(server.started_s, 1)
+            if name in SERVICE_SYSTEMS:
+                record["runtime"] = self.served_runtime(server.url, name)
             got = asyncio.run(
                 loadgen.fetch_scores(
                     server.url + system.path, [system.body(r) for r in self.probe], system.scores
@@ -422,7 +451,7 @@ class Bench:
                     f"{record['max_abs_diff_vs_ceiling']:.2e}"
                 )
             record["probe_scores"] = flat
-            if self.card.kind == "bi-encoder" and name in ("torch", "torch-cached", "vllm"):
+            if self.card.kind == "bi-encoder" and name in SERVICE_SYSTEMS:
                 record["targets_warmed"] = self.warm_targets(server, system)
             asyncio.run(
                 loadgen.closed_loop(

@@ -196,10 +196,15 @@ def test_service_serves_a_biencoder_on_cuda(
     checkpoint = Path(record["checkpoint"])
     pairs = [{"query": p.query, "category_path": p.target} for p in PAIRS[:6]]
     settings = make_settings(model=str(checkpoint), device=DEVICE, dtype=dtype, cache_size=0)
-    with running(create_app(settings)) as url:
+    app = create_app(settings)
+    with running(app) as url:
         r = httpx.post(f"{url}/v1/relevance/qc", json={"pairs": pairs}, timeout=60)
         assert r.status_code == 200, r.text
         (model,) = httpx.get(f"{url}/v1/models", timeout=10).json()["models"]
+        served = app.state.services.manager.current.model_for(Task.QC).backend.model
+        # The encoder ran where it was asked to (a silent CPU fallback would pass the tolerances).
+        assert served.encoder.model.device.type == torch.device(DEVICE).type
+        assert served.encoder.model.dtype == getattr(torch, dtype)
     assert model["card"]["kind"] == "bi-encoder"
     served = np.array([res["score"] for res in r.json()["results"]])
     offline = np.array(predicted_qc_scores(checkpoint, pairs, tmp_path))

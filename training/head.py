@@ -38,7 +38,7 @@ from models.io import atomic_write_text
 from training.config import ApertiumTranslation, translation_name, translation_spec
 from training.head_embed import head_features
 from training.head_fit import HeadSettings, fit_head, head_scores, pretrain_heads
-from training.head_pretrain import HeadPretrain, PretrainRows, check_pretrain
+from training.head_pretrain import HeadPretrain, PretrainRows, load_pretrain_examples
 
 if TYPE_CHECKING:
     import torch
@@ -233,8 +233,9 @@ def run_head(config: HeadRunConfig) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     started, cpu = time.perf_counter(), time.process_time()
+    other = None
     if config.pretrain is not None:  # before any embedding: a wrong spec fails in a second, not an hour
-        check_pretrain(config.pretrain, task=config.task, kind=config.head.kind)
+        other = load_pretrain_examples(config.pretrain, task=config.task, kind=config.head.kind)
     config.work.mkdir(parents=True, exist_ok=True)
     examples, _ = load_examples(config.data, task=config.task)
     folds = np.asarray(make_folds(examples, n_folds=config.folds, seed=config.seed))
@@ -254,8 +255,7 @@ def run_head(config: HeadRunConfig) -> dict:
         kind=config.head.kind,
     )
     pretrain = None
-    if config.pretrain is not None:
-        other, _ = load_examples(config.pretrain.data, task=config.pretrain.task)
+    if other is not None:
         cache = embeddings_folder(config, config.pretrain.embeddings_cache)
         px, plabels, pembedded = head_features(
             other, encoder=encoder, pairs=pairs, cache=cache, lexicon=lexicon, kind=config.head.kind

@@ -57,11 +57,15 @@ class PretrainRows:
         return held_out_query_mask(self.examples, held_out)
 
 
-def check_pretrain(spec: HeadPretrain, *, task: Task, kind: str) -> None:
-    """Refuse what pre-training cannot mean: the run's own task, or a head whose fit is exact."""
+def load_pretrain_examples(spec: HeadPretrain, *, task: Task, kind: str) -> list[Example]:
+    """The pre-training rows, refusing what pre-training cannot mean (the run's own task, a head whose fit
+    is exact, a missing file, rows without labels) before anything is embedded."""
+    from training.data import load_examples
+
     if spec.task == task:
         raise ValueError(f"pretrain.task is the run's own task ({task.value}): pre-train on another task")
     if kind != "mlp":
         raise ValueError("pretrain continues MLP heads; a linear head's fit is exact (head.kind: mlp)")
     if not Path(spec.data).is_file():
         raise FileNotFoundError(f"pretrain data {spec.data} not found")
+    return load_examples(spec.data, task=spec.task)[0]  # labelled rows of that task, or a DataError

@@ -316,3 +316,23 @@ def test_served_targets_rate_only_the_systems_that_ran() -> None:
         "| service / torch ≥ 1.2x vLLM's server | 1.12x (560.0 vs 500.0 pairs/s) | ❌ |"
         in report.served_targets(results, minilm=None)
     )
+
+
+def test_serving_passes_the_runtime_and_engine_options_to_the_service() -> None:
+    from types import SimpleNamespace
+
+    from bench import serving
+
+    args = serving.build_parser().parse_args(
+        ["--encoder-runtime", "onnxruntime", "--torch-threads", "2", "--no-torch-compile"]
+    )
+    bench = SimpleNamespace(args=args)
+    flags = serving.Bench.torch_flags(bench)
+    assert flags == ("--num-threads", "2", "--torch-compile", "false", "--encoder-runtime", "onnxruntime")
+    assert serving.Bench.vllm_options(bench) == ()  # none given: the service's own defaults
+    options = '{"enable_prefix_caching": false}'
+    bench = SimpleNamespace(args=serving.build_parser().parse_args(["--vllm-backend-options", options]))
+    assert serving.Bench.vllm_options(bench) == ("--backend-options", options)
+    for bad in ("[1]", "{not json"):  # refused when parsed, before any system has run
+        with pytest.raises(SystemExit):
+            serving.build_parser().parse_args(["--vllm-backend-options", bad])

@@ -19,9 +19,10 @@ DOCKERFILES = {"cpu": REPO / "docker" / "Dockerfile.cpu", "gpu": REPO / "docker"
 
 
 def _compose(
-    docker_compose: str, *args: str, password: str | None = "test-only"
+    docker_compose: str, *args: str, password: str | None = "test-only", **variables: str
 ) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAFANA_", "RELEVANCE_", "COMPOSE_"))}
+    prefixes = ("GRAFANA_", "RELEVANCE_", "COMPOSE_", "SCORER_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)} | variables
     if password is not None:
         env["GRAFANA_ADMIN_PASSWORD"] = password
     return subprocess.run(
@@ -84,6 +85,18 @@ def test_compose_wiring(docker_compose: str, monkeypatch: pytest.MonkeyPatch) ->
     assert services["scorer"]["environment"]["RELEVANCE_ENCODER_RUNTIME"] == "torch"
     (tmp,) = services["scorer"]["tmpfs"]
     assert tmp == "/tmp:exec,size=1g"
+    onnx = _compose(
+        docker_compose,
+        "config",
+        RELEVANCE_ENCODER_RUNTIME="onnxruntime",
+        SCORER_TMP_SIZE="2g",
+        SCORER_MEMORY="8g",
+    )
+    assert onnx.returncode == 0, onnx.stderr
+    scorer = yaml.safe_load(onnx.stdout)["services"]["scorer"]
+    assert scorer["environment"]["RELEVANCE_ENCODER_RUNTIME"] == "onnxruntime"
+    assert scorer["tmpfs"] == ["/tmp:exec,size=2g"]
+    assert scorer["deploy"]["resources"]["limits"]["memory"] in ("8g", 8 * 2**30, "8589934592")
     gpu = services["scorer-gpu"]
     assert gpu["environment"]["RELEVANCE_BACKEND"] == "vllm"
     (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]

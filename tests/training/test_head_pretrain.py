@@ -13,7 +13,7 @@ import torch
 
 from models import Task, open_checkpoint
 from models.tasks import normalise_query
-from training.data import Example, load_examples
+from training.data import DataError, Example, load_examples
 from training.head import _cv_key, oof_path, run_head
 from training.head_fit import HeadSettings, fit_head, pretrain_heads
 from training.head_pretrain import HeadPretrain, PretrainRows
@@ -73,8 +73,16 @@ def test_fold_k_pretrains_only_on_rows_sharing_no_query_with_its_held_out_rows(
 
     config, _, _, _ = pretrained_run
     seen: list[int] = []
-    original = head.pretrain_heads
+    kept_queries: list[set[str]] = []
+    original, original_kept = head.pretrain_heads, PretrainRows.kept
+
+    def kept(rows: PretrainRows, held_out):
+        mask = original_kept(rows, held_out)
+        kept_queries.append({normalise_query(e.query) for e, k in zip(rows.examples, mask, strict=True) if k})
+        return mask
+
     monkeypatch.setattr(head, "pretrain_heads", lambda x, y, s: seen.append(len(x)) or original(x, y, s))
+    monkeypatch.setattr(PretrainRows, "kept", kept)
     rerun = config.model_copy(update={"work_dir": config.work / "again", "models_dir": config.work / "m2"})
     run_head(rerun)
 
@@ -85,6 +93,7 @@ def test_fold_k_pretrains_only_on_rows_sharing_no_query_with_its_held_out_rows(
     for k in range(config.folds):
         held = {normalise_query(e.query) for e, f in zip(qc, folds, strict=True) if f == k}
         expected.append(sum(normalise_query(e.query) not in held for e in qi))
+        assert not kept_queries[k] & held  # which rows, not only how many: no held-out query
     assert seen == [*expected, n_qi]  # one pre-training per fold, then all rows for the published head
     assert all(n < n_qi for n in expected)  # the leak rule dropped rows in every fold
 
@@ -111,12 +120,37 @@ def test_each_seed_continues_its_own_pretrained_head() -> None:
     assert not torch.equal(heads[0][1].weight, heads[1][1].weight)  # seeds 0, 1, 2: three different heads
     merged = fit_head(x, y, settings, init=heads)
     assert merged[1].out_features == 3 * 4
+    # Seed s continues head s: the merged head's units [4s, 4s + 4) are that one-head fit's.
+    for s in range(3):
+        alone = fit_head(x, y, settings.model_copy(update={"seed": s, "ensemble": 1}), init=heads[s])
+        assert torch.equal(merged[1].weight[4 * s : 4 * s + 4], alone[1].weight)
     same_start = fit_head(x, y, settings, init=heads[0])  # one head every seed starts from
     assert not torch.equal(merged[1].weight, same_start[1].weight)
     with pytest.raises(ValueError, match="2 initial heads for an ensemble of 3"):
         fit_head(x, y, settings, init=heads[:2])
     with pytest.raises(ValueError, match="linear head's fit is exact"):
         pretrain_heads(x, y, HeadSettings(kind="linear"))
+
+
+def test_unlabelled_pretrain_rows_are_refused_before_embedding(biencoder_run, tmp_path: Path) -> None:
+    config, _ = biencoder_run
+    rows = [
+        json.loads(line) for line in (SAMPLES / "qi_sample.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    for row in rows[:3]:
+        del row["label"]
+    data = tmp_path / "qi.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    bad = config.model_copy(
+        update={
+            "pretrain": HeadPretrain(task=Task.QI, data=data),
+            "work_dir": tmp_path / "w",
+            "models_dir": tmp_path / "m",
+        }
+    )
+    with pytest.raises(DataError, match="label"):  # the data loader's own check, named
+        run_head(bad)
+    assert not (tmp_path / "w").exists()
 
 
 @pytest.mark.parametrize(
