@@ -17,172 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench import loadgen, peers, traffic
+from bench.serving_args import ALL_SYSTEMS, ROOT, build_parser, default_checkpoint
+from bench.serving_systems import SERVICE_SYSTEMS, http_system, served_runtime, summarise_profile, versions
 
-ROOT = Path(__file__).resolve().parents[1]
-
-ALL_SYSTEMS = ("ceiling", "torch", "torch-cached", "vllm", "vllm-server", "infinity")
-DEFAULT_SYSTEMS = ALL_SYSTEMS
 PROBE_K, PROBE_N = 16, 16
-SERVICE_SYSTEMS = ("torch", "torch-cached", "vllm")  # this service; the others are peers
-VLLM_SERVICE_FLAGS = (
-    "--batch-max-pairs",
-    "256",
-    "--batch-max-wait-ms",
-    "1",
-    "--batch-concurrency",
-    "8",
-    "--max-queue-pairs",
-    "100000",
-)
-
-
-def csv_of(cast: type[int] | type[float]):
-    """An argparse type: comma-separated values of `cast`."""
-
-    def parse(text: str) -> list:
-        try:
-            return [cast(x) for x in text.split(",") if x.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-    return parse
-
-
-csv_ints, csv_floats = csv_of(int), csv_of(float)
-
-
-def json_object(text: str) -> str:
-    """An argument that must be a JSON object, checked when parsed (not after the ceiling has run)."""
-    try:
-        ok = isinstance(json.loads(text), dict)
-    except json.JSONDecodeError:
-        ok = False
-    if not ok:
-        raise argparse.ArgumentTypeError(f"not a JSON object: {text!r}")
-    return text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.serving",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--model", type=Path, help="QC checkpoint (default: newest QC checkpoint in --models-dir)"
-    )
-    parser.add_argument("--models-dir", type=Path, default=ROOT / "models", help="model store")
-    parser.add_argument(
-        "--data", type=Path, default=traffic.DEFAULT_DATA, help="QC data the traffic is drawn from"
-    )
-    parser.add_argument(
-        "--systems", default=",".join(DEFAULT_SYSTEMS), help=f"comma-separated, from {','.join(ALL_SYSTEMS)}"
-    )
-    parser.add_argument("--k", type=csv_ints, default=[1, 16, 64], help="categories per request")
-    parser.add_argument("--concurrency", type=csv_ints, default=[1, 8, 32], help="closed-loop clients")
-    parser.add_argument(
-        "--max-inflight-pairs",
-        type=int,
-        default=512,
-        help="skip matrix cells whose K x concurrency exceeds this (they only add queueing)",
-    )
-    parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per cell")
-    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per server")
-    parser.add_argument(
-        "--open-loop-k",
-        type=int,
-        default=16,
-        help="K of the open-loop (Poisson arrival) runs below saturation (0 skips them)",
-    )
-    parser.add_argument(
-        "--open-loop-loads",
-        type=csv_floats,
-        default=[0.25, 0.5],
-        help="offered load of each open-loop run, as a fraction of the system's saturated rate",
-    )
-    parser.add_argument(
-        "--open-loop-seconds",
-        type=float,
-        default=60.0,
-        help="seconds per open-loop run (a p99 needs many hundred requests to be stable)",
-    )
-    parser.add_argument(
-        "--zipf", action=argparse.BooleanOptionalAction, default=True, help="run the Zipf trace"
-    )
-    parser.add_argument("--zipf-s", type=float, default=1.0, help="Zipf exponent of query popularity")
-    parser.add_argument(
-        "--zipf-prefix",
-        type=float,
-        default=30.0,
-        help="seconds of the Zipf trace the cached service plays, unmeasured, between cold and warm windows",
-    )
-    parser.add_argument("--zipf-concurrency", type=int, default=16, help="clients on the Zipf trace")
-    parser.add_argument(
-        "--growth-k",
-        type=csv_ints,
-        default=[256],
-        help="extra K values for the growth runs (at --growth-concurrency)",
-    )
-    parser.add_argument(
-        "--growth-paths",
-        type=csv_ints,
-        default=[2, 8],
-        help="category paths joined per target for the text-length runs",
-    )
-    parser.add_argument("--growth-concurrency", type=int, default=1, help="clients in the growth runs")
-    parser.add_argument(
-        "--growth-systems",
-        default="ceiling,torch,vllm,vllm-server,infinity",
-        help="systems that run the growth cells",
-    )
-    parser.add_argument(
-        "--profile", default="", help="comma-separated systems to py-spy during K=16 saturation"
-    )
-    parser.add_argument(
-        "--torch-threads",
-        type=int,
-        default=0,
-        help="torch intra-op threads for the ceiling and the torch backend (0 = torch's default)",
-    )
-    parser.add_argument(
-        "--torch-compile",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="torch.compile in the ceiling and the torch backend (the service's default)",
-    )
-    parser.add_argument(
-        "--vllm-backend-options",
-        type=json_object,
-        default=None,
-        help="the service's vLLM engine arguments as JSON (RELEVANCE_BACKEND_OPTIONS), e.g. "
-        "'{\"enable_prefix_caching\": false}'",
-    )
-    parser.add_argument(
-        "--encoder-runtime",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="a bi-encoder's transformer in the ceiling and the torch backend (RELEVANCE_ENCODER_RUNTIME)",
-    )
-    parser.add_argument(
-        "--work-dir", type=Path, default=ROOT / "runs" / "bench", help="peer checkpoint, logs"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "docs" / "results" / "serving.json", help="results JSON"
-    )
-    return parser
-
-
 # --------------------------------------------------------------------------------------------------
 
 
@@ -190,23 +37,6 @@ def write_json(path: Path, payload: dict) -> None:
     from models.io import atomic_write_json
 
     atomic_write_json(path, payload, indent=1)
-
-
-def versions() -> dict:
-    out = {"python": platform.python_version(), "cpu_count": os.cpu_count(), "machine": platform.machine()}
-    for mod in ("torch", "transformers", "vllm", "fastapi"):
-        with contextlib.suppress(Exception):
-            out[mod] = __import__(mod).__version__
-    try:
-        pip = peers.BENCH_VENV / "bin" / "pip"
-        listing = subprocess.run([str(pip), "list"], capture_output=True, text=True, timeout=60).stdout
-        for line in listing.splitlines():
-            name = line.split()[0].lower() if line.split() else ""
-            if name in ("infinity_emb", "infinity-emb", "sentence-transformers"):
-                out[f"peer:{name}"] = line.split()[1]
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return out
 
 
 class Bench:
@@ -322,85 +152,6 @@ class Bench:
             )
         self.save()
 
-    # --- HTTP systems ---
-
-    def system(self, name: str) -> peers.System:
-        ckpt = Path(self.checkpoint)
-        if name == "torch":
-            return peers.service_system(
-                "torch",
-                "this service, torch backend (cache off)",
-                checkpoint=ckpt,
-                backend="torch",
-                cache_size=0,
-                extra=self.torch_flags(),
-            )
-        if name == "torch-cached":
-            return peers.service_system(
-                "torch-cached",
-                "this service, torch backend (cache on)",
-                checkpoint=ckpt,
-                backend="torch",
-                cache_size=100_000,
-                extra=self.torch_flags(),
-            )
-        if name == "vllm":
-            # The vLLM engine batches continuously by itself: hand it many pairs at once, at once
-            # (the settings bench/vllm_vs_server.py uses).
-            return peers.service_system(
-                "vllm",
-                "this service, vLLM backend (CPU build, cache off)",
-                checkpoint=ckpt,
-                backend="vllm",
-                cache_size=0,
-                extra=(*VLLM_SERVICE_FLAGS, *self.vllm_options()),
-            )
-        if self.card.kind == "bi-encoder":
-            return self.bi_encoder_peer(name, ckpt)
-        peer_ckpt = peers.export_peer_checkpoint(ckpt, self.args.work_dir / "peer-checkpoint")
-        if name == "vllm-server":
-            return peers.vllm_server_system(
-                peer_checkpoint=peer_ckpt, max_model_len=self.card.input.max_length
-            )
-        if name == "infinity":
-            return peers.infinity_system(peer_checkpoint=peer_ckpt)
-        raise ValueError(name)
-
-    def bi_encoder_peer(self, name: str, ckpt: Path) -> peers.System:
-        """The peers of a bi-encoder checkpoint: vLLM's server embeds with the same encoder (cosine
-        scores); infinity's `/rerank` needs a cross-encoder and its `/embeddings` returns no scores."""
-        if name == "infinity":
-            raise ValueError("infinity cannot score with a bi-encoder's head: /rerank needs a cross-encoder")
-        from models.embedding import SentenceTokenizer
-
-        return peers.vllm_embedding_server_system(
-            checkpoint=ckpt,
-            max_model_len=self.card.input.max_length,
-            prompts=SentenceTokenizer.load(ckpt).prompts,
-        )
-
-    def served_runtime(self, url: str, name: str) -> str | None:
-        """What runs the model in the service (`GET /v1/models`): the service falls back to torch when
-        ONNX Runtime cannot take over, and a run must not report a runtime it did not measure."""
-        import httpx
-
-        (model,) = httpx.get(f"{url}/v1/models", timeout=30).json()["models"]
-        runtime = model.get("runtime")
-        wanted = (
-            self.args.encoder_runtime if name.startswith("torch") and self.card.kind == "bi-encoder" else None
-        )
-        if wanted and runtime != wanted:
-            raise RuntimeError(f"{name}: asked for encoder runtime {wanted}, the service runs {runtime}")
-        return runtime
-
-    def vllm_options(self) -> tuple[str, ...]:
-        return ("--backend-options", self.args.vllm_backend_options) if self.args.vllm_backend_options else ()
-
-    def torch_flags(self) -> tuple[str, ...]:
-        threads = ("--num-threads", str(self.args.torch_threads)) if self.args.torch_threads else ()
-        compile_ = ("--torch-compile", str(self.args.torch_compile).lower())
-        return (*threads, *compile_, "--encoder-runtime", self.args.encoder_runtime)
-
     def target(
         self, server: peers.Server, system: peers.System, requests: list[traffic.Request]
     ) -> loadgen.Target:
@@ -428,14 +179,14 @@ class Bench:
         return row
 
     def run_http(self, name: str) -> None:
-        system = self.system(name)
+        system = http_system(name, args=self.args, checkpoint=Path(self.checkpoint), card=self.card)
         print(f"== {name}: {system.label}", flush=True)
         record: dict = {"label": system.label, "cells": [], "loadavg_start": os.getloadavg()}
         self.results["systems"][name] = record
         with peers.Server(system, log_dir=self.args.work_dir / "logs") as server:
             record["startup_s"] = round(server.started_s, 1)
             if name in SERVICE_SYSTEMS:
-                record["runtime"] = self.served_runtime(server.url, name)
+                record["runtime"] = served_runtime(server.url, name, args=self.args, card=self.card)
             got = asyncio.run(
                 loadgen.fetch_scores(
                     server.url + system.path, [system.body(r) for r in self.probe], system.scores
@@ -617,49 +368,6 @@ class Bench:
                 self.results["systems"].setdefault(name, {})["error"] = str(exc)[:2000]
                 self.save()
         print(f"done in {time.monotonic() - started:.0f}s -> {self.args.out}")
-
-
-def default_checkpoint(models_dir: Path, work_dir: Path) -> Path:
-    """The newest QC checkpoint in the store, else the MiniLM base with a fresh head (same compute)."""
-    try:
-        return peers.find_checkpoint(models_dir)
-    except FileNotFoundError:
-        from bench.service_throughput import minilm_checkpoint
-        from models import CARD_FILENAME
-
-        path = work_dir / "bench-minilm"
-        if not (path / CARD_FILENAME).is_file():
-            print(f"no QC checkpoint in {models_dir}: using all-MiniLM-L6-v2 + a fresh head ({path})")
-            path.mkdir(parents=True, exist_ok=True)
-            minilm_checkpoint(path)
-        return path
-
-
-def summarise_profile(path: Path, top: int = 25) -> dict:
-    """Self time and inclusive time per function from py-spy's collapsed stacks."""
-    from collections import Counter
-
-    self_time: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    total = 0
-    if not path.is_file():
-        return {"error": f"no profile at {path}"}
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        self_time[frames[-1]] += n
-        for frame in set(frames):
-            inclusive[frame] += n
-    return {
-        "samples": total,
-        "file": str(path),
-        "self": [(f, round(n / total, 4)) for f, n in self_time.most_common(top)] if total else [],
-        "inclusive": [(f, round(n / total, 4)) for f, n in inclusive.most_common(top)] if total else [],
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

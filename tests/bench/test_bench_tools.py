@@ -319,20 +319,20 @@ def test_served_targets_rate_only_the_systems_that_ran() -> None:
 
 
 def test_serving_passes_the_runtime_and_engine_options_to_the_service() -> None:
-    from types import SimpleNamespace
+    from bench.serving_args import build_parser
+    from bench.serving_systems import torch_flags, vllm_options
 
-    from bench import serving
-
-    args = serving.build_parser().parse_args(
+    args = build_parser().parse_args(
         ["--encoder-runtime", "onnxruntime", "--torch-threads", "2", "--no-torch-compile"]
     )
-    bench = SimpleNamespace(args=args)
-    flags = serving.Bench.torch_flags(bench)
+    flags = torch_flags(args)
     assert flags == ("--num-threads", "2", "--torch-compile", "false", "--encoder-runtime", "onnxruntime")
-    assert serving.Bench.vllm_options(bench) == ()  # none given: the service's own defaults
+    assert vllm_options(args) == ()  # none given: the service's own defaults
     options = '{"enable_prefix_caching": false}'
-    bench = SimpleNamespace(args=serving.build_parser().parse_args(["--vllm-backend-options", options]))
-    assert serving.Bench.vllm_options(bench) == ("--backend-options", options)
+    assert vllm_options(build_parser().parse_args(["--vllm-backend-options", options])) == (
+        "--backend-options",
+        options,
+    )
     for bad in ("[1]", "{not json"):  # refused when parsed, before any system has run
         with pytest.raises(SystemExit):
-            serving.build_parser().parse_args(["--vllm-backend-options", bad])
+            build_parser().parse_args(["--vllm-backend-options", bad])
