@@ -336,3 +336,41 @@ def test_serving_passes_the_runtime_and_engine_options_to_the_service() -> None:
     for bad in ("[1]", "{not json"):  # refused when parsed, before any system has run
         with pytest.raises(SystemExit):
             build_parser().parse_args(["--vllm-backend-options", bad])
+
+
+def test_a_run_refuses_a_service_that_serves_another_runtime_than_asked() -> None:
+    """`served_runtime` reads `/v1/models` over real HTTP; a service that fell back to torch stops the run."""
+    import http.server
+    import threading
+    from types import SimpleNamespace
+
+    from bench.serving_args import build_parser
+    from bench.serving_systems import served_runtime
+
+    class Models(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"models": [{"name": "m", "runtime": "torch"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    card = SimpleNamespace(kind="bi-encoder")
+    try:
+        asked_torch = build_parser().parse_args([])
+        assert served_runtime(url, "torch", args=asked_torch, card=card) == "torch"
+        asked_onnx = build_parser().parse_args(["--encoder-runtime", "onnxruntime"])
+        with pytest.raises(
+            RuntimeError, match="asked for encoder runtime onnxruntime, the service runs torch"
+        ):
+            served_runtime(url, "torch-cached", args=asked_onnx, card=card)
+        assert served_runtime(url, "vllm", args=asked_onnx, card=card) == "torch"  # the option is torch's
+    finally:
+        server.shutdown()
